@@ -1,0 +1,1 @@
+//! Kernel command line model: `ip=`, `nfsroot=`, `root=`, our own arguments.

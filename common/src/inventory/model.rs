@@ -1,0 +1,283 @@
+//! Validated inventory: plain data, cheap lookups, no IO.
+//!
+//! Services hold an `Arc<Inventory>` and swap it atomically on SIGHUP, so
+//! everything here is immutable after load.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A 48-bit Ethernet address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Mac(pub [u8; 6]);
+
+impl Mac {
+    /// pxelinux's per-node config name: `01-aa-bb-cc-dd-ee-ff`.
+    pub fn pxelinux_name(&self) -> String {
+        let b = self.0;
+        format!(
+            "01-{:02x}-{:02x}-{:02x}-{:02x}-{:02x}-{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+impl std::fmt::Display for Mac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+/// Accepts `aa:bb:cc:dd:ee:ff` and `aa-bb-cc-dd-ee-ff`, any case.
+impl std::str::FromStr for Mac {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split([':', '-']).collect();
+        if parts.len() != 6 {
+            return Err(format!(
+                "`{s}` is not a MAC address: expected six hex pairs like 00:18:f3:70:91:b9"
+            ));
+        }
+        let mut out = [0u8; 6];
+        for (i, p) in parts.iter().enumerate() {
+            if p.len() != 2 {
+                return Err(format!("`{s}` is not a MAC address: `{p}` is not two hex digits"));
+            }
+            out[i] = u8::from_str_radix(p, 16)
+                .map_err(|_| format!("`{s}` is not a MAC address: `{p}` is not hex"))?;
+        }
+        Ok(Mac(out))
+    }
+}
+
+impl Serialize for Mac {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Mac {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An IPv4 subnet, `172.16.1.0/24`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Subnet {
+    pub network: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Subnet {
+    pub fn mask(&self) -> Ipv4Addr {
+        let m = if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix)
+        };
+        Ipv4Addr::from(m)
+    }
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network) | !u32::from(self.mask()))
+    }
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & u32::from(self.mask()) == u32::from(self.network)
+    }
+}
+
+impl std::fmt::Display for Subnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl std::str::FromStr for Subnet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (ip, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not a subnet: write it as 172.16.1.0/24"))?;
+        let network: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| format!("`{ip}` is not an IPv4 address"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| *p <= 32)
+            .ok_or_else(|| format!("`/{prefix}` is not a prefix length (0..=32)"))?;
+        let sub = Subnet { network, prefix };
+        if u32::from(network) & !u32::from(sub.mask()) != 0 {
+            return Err(format!(
+                "`{s}` has host bits set: did you mean {}/{prefix}?",
+                Ipv4Addr::from(u32::from(network) & u32::from(sub.mask()))
+            ));
+        }
+        Ok(sub)
+    }
+}
+
+impl Serialize for Subnet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Subnet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Who mounts the NFS root: the kernel itself (`root=/dev/nfs`, needs IP_PNP
+/// and built-in drivers) or our initramfs (stock kernels with modules).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BootMode {
+    #[default]
+    Direct,
+    Initramfs,
+}
+
+/// How a node's DHCP is answered.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DhcpMode {
+    /// We are the only DHCP server on the segment.
+    #[default]
+    Authoritative,
+    /// A site DHCP server hands out addresses; we only add boot information.
+    Proxy,
+    /// DHCP is served by someone else entirely.
+    Off,
+}
+
+/// Boot settings after merging cluster → profile → node.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct BootSpec {
+    /// Kernel path relative to the boot root.
+    pub kernel: String,
+    /// Initrd path relative to the boot root, if any.
+    pub initrd: Option<String>,
+    /// Extra kernel arguments (console=…, quiet, …) appended after the
+    /// generated `root=`/`nfsroot=`/`ip=`.
+    pub cmdline: String,
+    pub boot_mode: BootMode,
+    /// NIC driver name (e1000, virtio_net, …) for check-kernel / mkimage.
+    pub nic: Option<String>,
+}
+
+/// One inventory node, with its profile already merged in.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Node {
+    pub name: String,
+    pub mac: Mac,
+    pub ip: Ipv4Addr,
+    pub profile: Option<String>,
+    pub boot: BootSpec,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    Ro,
+    Rw,
+}
+
+/// One NFS export and which nodes may mount it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Export {
+    /// Absolute path on the server.
+    pub path: PathBuf,
+    pub access: Access,
+    /// Inventory node names allowed to mount it (already expanded from
+    /// profiles and `*`).
+    pub nodes: Vec<String>,
+    /// Whether this export is the nodes' root filesystem.
+    pub root: bool,
+}
+
+/// Cluster-wide settings.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Cluster {
+    pub name: String,
+    /// The server's own address on the boot segment.
+    pub server: Ipv4Addr,
+    pub subnet: Subnet,
+    pub router: Option<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub domain: Option<String>,
+    /// Directory served over TFTP/HTTP.
+    pub boot_root: PathBuf,
+    /// NFS path of the nodes' root filesystem.
+    pub nfs_root: PathBuf,
+    pub dhcp_mode: DhcpMode,
+    /// Interface for DHCP/RA; `None` = the one holding `server`.
+    pub interface: Option<String>,
+    /// Boot loader file names per firmware.
+    pub loader_bios: String,
+    pub loader_uefi: Option<String>,
+    pub tftp_port: u16,
+    pub http_port: u16,
+}
+
+/// The validated inventory. Build it with the loader in this module; every
+/// invariant (unique MAC/IP/name, IPs inside the subnet, known profiles) holds.
+#[derive(Clone, Debug)]
+pub struct Inventory {
+    pub cluster: Cluster,
+    pub nodes: Vec<Node>,
+    pub exports: Vec<Export>,
+    by_mac: HashMap<Mac, usize>,
+    by_ip: HashMap<Ipv4Addr, usize>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Inventory {
+    /// Assemble from already-validated parts; builds the lookup indexes.
+    pub fn from_parts(cluster: Cluster, nodes: Vec<Node>, exports: Vec<Export>) -> Self {
+        let mut by_mac = HashMap::with_capacity(nodes.len());
+        let mut by_ip = HashMap::with_capacity(nodes.len());
+        let mut by_name = HashMap::with_capacity(nodes.len());
+        for (i, n) in nodes.iter().enumerate() {
+            by_mac.insert(n.mac, i);
+            by_ip.insert(n.ip, i);
+            by_name.insert(n.name.clone(), i);
+        }
+        Inventory {
+            cluster,
+            nodes,
+            exports,
+            by_mac,
+            by_ip,
+            by_name,
+        }
+    }
+
+    pub fn node_by_mac(&self, mac: &Mac) -> Option<&Node> {
+        self.by_mac.get(mac).map(|&i| &self.nodes[i])
+    }
+    pub fn node_by_ip(&self, ip: Ipv4Addr) -> Option<&Node> {
+        self.by_ip.get(&ip).map(|&i| &self.nodes[i])
+    }
+    pub fn node_by_name(&self, name: &str) -> Option<&Node> {
+        self.by_name.get(name).map(|&i| &self.nodes[i])
+    }
+
+    /// Exports a node (by address) may mount.
+    pub fn exports_for(&self, ip: Ipv4Addr) -> impl Iterator<Item = &Export> {
+        let name = self.node_by_ip(ip).map(|n| n.name.as_str());
+        self.exports
+            .iter()
+            .filter(move |e| name.is_some_and(|n| e.nodes.iter().any(|m| m == n)))
+    }
+}
