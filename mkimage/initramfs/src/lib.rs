@@ -1,0 +1,1 @@
+//! Placeholder: initramfs image building (newc cpio, kernel modules).
