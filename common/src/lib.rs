@@ -4,5 +4,6 @@
 
 pub mod cmdline;
 pub mod inventory;
+pub mod sntp;
 
 pub use inventory::{Inventory, Node};
