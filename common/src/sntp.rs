@@ -247,8 +247,7 @@ impl Repr {
 
     /// Writes the header into the first 48 bytes of the packet.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
-        packet.buffer.as_mut()[0] =
-            (self.leap << 6) | ((self.version & 7) << 3) | self.mode.bits();
+        packet.buffer.as_mut()[0] = (self.leap << 6) | ((self.version & 7) << 3) | self.mode.bits();
         packet.buffer.as_mut()[1] = self.stratum;
         packet.buffer.as_mut()[2] = self.poll as u8;
         packet.buffer.as_mut()[3] = self.precision as u8;
