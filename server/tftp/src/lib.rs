@@ -1,1 +1,23 @@
-//! Placeholder: see ARCHITECTURE.md.
+//! TFTP server for boot files (read-only): RFC 1350 with options (RFC 2347),
+//! blksize (2348), tsize/timeout (2349) and windowsize (7440).
+//!
+//! Layers, smoltcp-style: [`wire`] parses and emits packets; [`transfer`]
+//! (with [`window`] and [`options`]) is the per-transfer state machine with
+//! time passed in; [`io`] runs it on tokio sockets. [`names`], [`confine`],
+//! [`cache`] and [`bootfiles`] turn a requested name into bytes, safely —
+//! they are shared with the HTTP service.
+
+pub mod bootfiles;
+pub mod cache;
+pub mod confine;
+pub mod io;
+pub mod names;
+pub mod netascii;
+pub mod options;
+pub mod transfer;
+pub mod window;
+pub mod wire;
+
+pub use bootfiles::{BootFiles, ResolveError};
+pub use io::{Resolver, Stats, TftpServer};
+pub use options::Limits;
