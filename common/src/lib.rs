@@ -1,9 +1,10 @@
 //! Types shared by the diskless binaries: the cluster inventory (the single
-//! source of truth for DHCP, boot configs and exports) and the kernel command
-//! line model.
+//! source of truth for DHCP, boot configs and exports), the kernel command
+//! line model and the boot loader configs rendered from them.
 
 pub mod cmdline;
 pub mod inventory;
+pub mod render;
 pub mod sntp;
 
 pub use inventory::{Inventory, Node};

@@ -48,7 +48,9 @@ impl std::str::FromStr for Mac {
         let mut out = [0u8; 6];
         for (i, p) in parts.iter().enumerate() {
             if p.len() != 2 {
-                return Err(format!("`{s}` is not a MAC address: `{p}` is not two hex digits"));
+                return Err(format!(
+                    "`{s}` is not a MAC address: `{p}` is not two hex digits"
+                ));
             }
             out[i] = u8::from_str_radix(p, 16)
                 .map_err(|_| format!("`{s}` is not a MAC address: `{p}` is not hex"))?;
@@ -174,6 +176,23 @@ pub struct BootSpec {
     pub boot_mode: BootMode,
     /// NIC driver name (e1000, virtio_net, …) for check-kernel / mkimage.
     pub nic: Option<String>,
+    /// NFS root for this node; `None` = `Cluster::nfs_root`.
+    #[serde(default)]
+    pub nfs_root: Option<PathBuf>,
+    /// Interface named in the kernel's `ip=` (`eth0` when `None`).
+    #[serde(default)]
+    pub ip_device: Option<String>,
+    /// `init=` for the kernel command line, if not the default `/sbin/init`.
+    #[serde(default)]
+    pub init: Option<String>,
+    /// Modules the initramfs loads before bringing the link up
+    /// (`diskless.modules=`); empty = derive from `nic`.
+    #[serde(default)]
+    pub modules: Vec<String>,
+    /// Writable tmpfs overlay over the NFS root in initramfs mode
+    /// (`diskless.overlay=tmpfs`).
+    #[serde(default)]
+    pub overlay: bool,
 }
 
 /// One inventory node, with its profile already merged in.
@@ -228,6 +247,31 @@ pub struct Cluster {
     pub loader_uefi: Option<String>,
     pub tftp_port: u16,
     pub http_port: u16,
+    /// NFS mount options for the root (`vers=3,tcp` by default: our NFS
+    /// server speaks NFSv3, and old kernels default to v2 over UDP).
+    pub nfs_options: String,
+    /// Addresses handed to unknown clients (`None` = known nodes only).
+    pub dhcp_pool: Option<DhcpPool>,
+    /// Lease time in seconds.
+    pub lease_time: u32,
+    /// Send IPv6 router advertisements (without prefixes) so iPXE stops
+    /// waiting ~13 s for IPv6 configuration.
+    pub router_advertisements: bool,
+    /// Answer SNTP (UDP 123) so nodes set their clock from the server.
+    pub sntp: bool,
+}
+
+/// A dynamic address range, inclusive.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DhcpPool {
+    pub start: Ipv4Addr,
+    pub end: Ipv4Addr,
+}
+
+impl DhcpPool {
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        (u32::from(self.start)..=u32::from(self.end)).contains(&u32::from(ip))
+    }
 }
 
 /// The validated inventory. Build it with the loader in this module; every
