@@ -1,1 +1,21 @@
-//! Placeholder: see ARCHITECTURE.md.
+//! `diskless-nfs`: an NFSv3 server for diskless nodes' root and data
+//! exports, with handles that survive a server restart.
+//!
+//! Layers: [`xdr`] (wire) → [`rpc`] (record marking, call/reply headers,
+//! AUTH_SYS) → programs [`portmap`], [`mount`], [`nfs3`] over
+//! [`export`] and [`handle`] → [`service`] (one record in, one reply out)
+//! → [`io`] (tokio sockets).
+
+pub mod export;
+pub mod handle;
+pub mod io;
+pub mod mount;
+pub mod nfs3;
+pub mod portmap;
+pub mod rpc;
+pub mod service;
+pub mod xdr;
+
+pub use export::ExportSpec;
+pub use io::{serve, Listen};
+pub use service::Service;

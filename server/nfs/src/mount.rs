@@ -1,0 +1,97 @@
+//! MOUNT v3 (RFC 1813 appendix I): NULL, MNT, DUMP, UMNT, UMNTALL, EXPORT.
+
+use std::net::IpAddr;
+
+use crate::rpc::{self, Accept, Call};
+use crate::service::Service;
+use crate::xdr::{self, Writer};
+
+pub const PROGRAM: u32 = 100005;
+pub const VERSION: u32 = 3;
+
+const MNT3_OK: u32 = 0;
+const MNT3ERR_NOENT: u32 = 2;
+const MNT3ERR_ACCES: u32 = 13;
+
+pub fn dispatch(svc: &Service, peer: IpAddr, call: &mut Call, w: &mut Writer) {
+    let xid = call.xid;
+    if call.vers != VERSION {
+        rpc::accepted(w, xid, Accept::ProgMismatch, (VERSION, VERSION));
+        return;
+    }
+    let start = w.len();
+    rpc::accepted(w, xid, Accept::Success, (0, 0));
+    let res: xdr::Result<()> = (|| {
+        match call.proc_ {
+            0 => {}
+            1 => {
+                let path = call.args.opaque(1024)?;
+                mnt(svc, peer, path, w);
+            }
+            2 => {
+                for (ip, path) in svc.mounts.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                    w.bool(true);
+                    w.opaque(ip.to_string().as_bytes());
+                    w.opaque(path.as_bytes());
+                }
+                w.bool(false);
+            }
+            3 => {
+                let path = call.args.opaque(1024)?;
+                let path = String::from_utf8_lossy(path).into_owned();
+                svc.mounts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&(peer, path));
+            }
+            4 => svc
+                .mounts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|(ip, _)| *ip != peer),
+            5 => {
+                // Only the exports this caller may mount: no need to tell
+                // strangers what we serve.
+                for e in svc.exports.iter().filter(|e| e.allows(peer)) {
+                    w.bool(true);
+                    w.opaque(e.path.as_os_str().as_encoded_bytes());
+                    w.bool(true);
+                    w.opaque(peer.to_string().as_bytes());
+                    w.bool(false);
+                }
+                w.bool(false);
+            }
+            _ => {
+                w.buf.truncate(start);
+                rpc::accepted(w, xid, Accept::ProcUnavail, (0, 0));
+            }
+        }
+        Ok(())
+    })();
+    if res.is_err() {
+        w.buf.truncate(start);
+        rpc::accepted(w, xid, Accept::GarbageArgs, (0, 0));
+    }
+}
+
+fn mnt(svc: &Service, peer: IpAddr, path: &[u8], w: &mut Writer) {
+    let Some(e) = svc.exports.by_path(path) else {
+        tracing::info!(%peer, path = %String::from_utf8_lossy(path), "MOUNT refused: no such export");
+        w.u32(MNT3ERR_NOENT);
+        return;
+    };
+    if !e.allows(peer) {
+        tracing::warn!(%peer, export = %e.path.display(), "MOUNT refused: node not in export list");
+        w.u32(MNT3ERR_ACCES);
+        return;
+    }
+    tracing::info!(%peer, export = %e.path.display(), "MOUNT");
+    svc.mounts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((peer, e.path.display().to_string()));
+    w.u32(MNT3_OK);
+    w.opaque(&e.root_handle);
+    w.u32(1);
+    w.u32(rpc::AUTH_SYS);
+}

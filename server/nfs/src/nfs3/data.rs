@@ -1,0 +1,165 @@
+//! READ, WRITE (unstable + stable) and COMMIT.
+//!
+//! READ preads straight into the reply buffer the connection reuses, so a
+//! warm read is open_by_handle_at + fstat + pread + close. Unstable WRITEs
+//! land in the page cache; COMMIT fsyncs. The write verifier is drawn at
+//! start, so a client that wrote unstable data before a restart sees a new
+//! verifier and resends it.
+
+use std::os::fd::AsFd;
+
+use rustix::fs::OFlags;
+
+use super::attr::{fattr, wcc};
+use super::query::{TCP_IO_MAX, UDP_IO_MAX};
+use super::{fh_arg, Ctx, Status};
+use crate::xdr::{self, Reader, Writer};
+
+pub fn read(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
+    let fh = fh_arg(r)?;
+    let offset = r.u64()?;
+    let max = if ctx.udp { UDP_IO_MAX } else { TCP_IO_MAX };
+    let count = r.u32()?.min(max) as usize;
+    let res = ctx.resolve(fh, OFlags::RDONLY).and_then(|o| {
+        let st = o.stat()?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            return Err(Status::IsDir);
+        }
+        if !ctx.may(o.export, &st, 4) && ctx.cred.uid != st.st_uid {
+            return Err(Status::Acces);
+        }
+        Ok((o, st))
+    });
+    let (o, st) = match res {
+        Ok(x) => x,
+        Err(s) => {
+            w.u32(s as u32);
+            w.bool(false);
+            return Ok(());
+        }
+    };
+    let start = w.len();
+    w.u32(0);
+    w.bool(true);
+    fattr(w, o.export, &st);
+    let count_at = w.len();
+    w.u32(0); // count, patched below
+    w.bool(false); // eof, patched below
+    w.u32(0); // opaque length, patched below
+    let data_at = w.len();
+    w.buf.reserve(count + 3);
+    let mut got = 0usize;
+    while got < count {
+        let spare = &mut w.buf.spare_capacity_mut()[..count - got];
+        match rustix::io::pread(&o.fd, spare, offset + got as u64) {
+            Ok(([], _)) => break,
+            Ok((init, _)) => {
+                let n = init.len();
+                // SAFETY: pread initialised these `n` bytes of spare capacity.
+                unsafe { w.buf.set_len(w.buf.len() + n) };
+                got += n;
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => {
+                w.buf.truncate(start);
+                w.u32(Status::from(e) as u32);
+                w.bool(false);
+                return Ok(());
+            }
+        }
+    }
+    let eof = offset.saturating_add(got as u64) >= st.st_size as u64;
+    w.buf.truncate(data_at + got);
+    let pad = (4 - got % 4) % 4;
+    w.buf.extend_from_slice(&[0u8; 3][..pad]);
+    w.buf[count_at..count_at + 4].copy_from_slice(&(got as u32).to_be_bytes());
+    w.buf[count_at + 4..count_at + 8].copy_from_slice(&(eof as u32).to_be_bytes());
+    w.buf[count_at + 8..count_at + 12].copy_from_slice(&(got as u32).to_be_bytes());
+    Ok(())
+}
+
+pub fn write(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
+    let fh = fh_arg(r)?;
+    let offset = r.u64()?;
+    let count = r.u32()? as usize;
+    let stable = r.u32()?;
+    let data = r.opaque(crate::rpc::MAX_RECORD)?;
+    if stable > 2 {
+        return Err(xdr::Error::Invalid);
+    }
+    let data = &data[..count.min(data.len())];
+    let o = match ctx.resolve(fh, OFlags::PATH) {
+        Ok(o) => o,
+        Err(s) => {
+            w.u32(s as u32);
+            wcc(w, None, None, None);
+            return Ok(());
+        }
+    };
+    let before = o.stat().ok();
+    let res = (|| {
+        ctx.writable(o.export)?;
+        let st = before.ok_or(Status::Stale)?;
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => {}
+            libc::S_IFDIR => return Err(Status::IsDir),
+            _ => return Err(Status::Inval),
+        }
+        if !ctx.may(o.export, &st, 2) && ctx.cred.uid != st.st_uid {
+            return Err(Status::Acces);
+        }
+        let f = ctx.resolve(fh, OFlags::WRONLY)?;
+        let mut done = 0;
+        while done < data.len() {
+            match rustix::io::pwrite(&f.fd, &data[done..], offset + done as u64) {
+                Ok(n) => done += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match stable {
+            0 => {}
+            1 => rustix::fs::fdatasync(&f.fd)?,
+            _ => rustix::fs::fsync(&f.fd)?,
+        }
+        Ok(done)
+    })();
+    match res {
+        Ok(n) => {
+            w.u32(0);
+            wcc(w, Some(o.export), before.as_ref(), Some(o.fd.as_fd()));
+            w.u32(n as u32);
+            w.u32(stable);
+            w.fixed(&ctx.svc.verifier);
+        }
+        Err(s) => {
+            w.u32(s as u32);
+            wcc(w, Some(o.export), before.as_ref(), Some(o.fd.as_fd()));
+        }
+    }
+    Ok(())
+}
+
+pub fn commit(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
+    let fh = fh_arg(r)?;
+    let _offset = r.u64()?;
+    let _count = r.u32()?;
+    let o = match ctx.resolve(fh, OFlags::RDONLY) {
+        Ok(o) => o,
+        Err(s) => {
+            w.u32(s as u32);
+            wcc(w, None, None, None);
+            return Ok(());
+        }
+    };
+    let before = o.stat().ok();
+    let res = ctx
+        .writable(o.export)
+        .and_then(|_| Ok(rustix::fs::fsync(&o.fd)?));
+    w.u32(res.err().unwrap_or(Status::Ok) as u32);
+    wcc(w, Some(o.export), before.as_ref(), Some(o.fd.as_fd()));
+    if res.is_ok() {
+        w.fixed(&ctx.svc.verifier);
+    }
+    Ok(())
+}
