@@ -1,3 +1,88 @@
+//! `diskless-qemu`: the test bed's command line. The work is in the
+//! `diskless_qemu` library; benchmarks are in `bench/<name>.rs`.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+mod bench;
+
+#[derive(Parser)]
+#[command(
+    name = "diskless-qemu",
+    version,
+    about = "Test bed for diskless: QEMU nodes, network namespaces, cached kernels and root, benchmarks",
+    after_help = "Examples:
+  sudo diskless-qemu setup            # install packages, build the kernel and node root (cached)
+  diskless-qemu test                  # setup, then cargo test --workspace (what CI runs)
+  diskless-qemu bench boot --stack seed   # PXE-boot a node with the seed's stack, print its timeline
+  diskless-qemu demo                  # boot a node from diskless-server and open its shell
+
+Caches live in ~/.cache/diskless (override with DISKLESS_CACHE).
+Everything that sends packets runs in network namespaces created by the tool, with no route out."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install the Debian packages the tests need and fill the caches (idempotent; needs root).
+    Setup,
+    /// PXE-boot a node from diskless-server and open its shell (the README's main command).
+    Demo {
+        /// Run this command on the node instead of opening a shell.
+        #[arg(long)]
+        exec: Option<String>,
+    },
+    /// Run `setup`, then `cargo test --workspace` (what .ci/run does); exits with its status.
+    Test {
+        /// Extra arguments for `cargo test` (after `--`).
+        #[arg(last = true)]
+        cargo_args: Vec<String>,
+    },
+    /// Benchmarks: each runs ours and the peer in one run and prints
+    /// `ours <v> <unit>, <peer> <v> <unit>, ratio <r>x` as its last line.
+    #[command(subcommand)]
+    Bench(bench::Bench),
+}
+
 fn main() {
-    println!("not yet");
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DISKLESS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let r: Result<i32> = match cli.cmd {
+        Cmd::Setup => diskless_qemu::setup::run().map(|_| 0),
+        Cmd::Demo { exec } => demo(exec),
+        Cmd::Test { cargo_args } => test(&cargo_args),
+        Cmd::Bench(b) => bench::run(b).map(|_| 0),
+    };
+    match r {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("diskless-qemu: error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn demo(_exec: Option<String>) -> Result<i32> {
+    anyhow::bail!("not implemented yet: the demo is built in the end-to-end issue (10); try `diskless-qemu bench boot --stack seed`")
+}
+
+/// Setup, then the workspace's tests with their output forwarded.
+fn test(cargo_args: &[String]) -> Result<i32> {
+    diskless_qemu::setup::run()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("==> cargo test --workspace {}", cargo_args.join(" "));
+    let st = std::process::Command::new(cargo)
+        .args(["test", "--workspace"])
+        .args(cargo_args)
+        .status()?;
+    Ok(st.code().unwrap_or(1))
 }

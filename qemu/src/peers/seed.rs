@@ -1,0 +1,1 @@
+//! The seed's stack (filled in below the skeleton).
