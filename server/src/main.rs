@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod generated;
+mod http;
 mod import;
+mod notify;
 mod serve;
 
 #[derive(Parser)]

@@ -1,10 +1,285 @@
-//! `diskless-server serve`.
+//! `diskless-server serve`: every service in one foreground process.
+//!
+//! Startup binds every socket first (so a taken port fails before anything
+//! serves), then tells systemd READY=1. SIGTERM/SIGINT stop cleanly; SIGHUP
+//! reloads the inventory and keeps the old one if the new one is invalid.
+//!
+//! Adding a service (DHCP, NFS, time): bind its sockets in `serve` next to
+//! the TFTP/HTTP blocks, then `services.spawn("name", fut)` where `fut`
+//! reads `shared.inventory.load()` per request and returns when its
+//! `services.shutdown()` receiver changes.
 
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use diskless_common::inventory::Inventory;
+use diskless_tftp::{BootFiles, Limits, TftpServer};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use crate::generated::{BootResolver, Shared};
+use crate::http::{self, HttpState};
 
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Examples:
+  diskless-server serve --inventory /etc/diskless/cluster.toml
+  diskless-server serve --inventory cluster.toml --boot-root ./boot \\
+      --listen 127.0.0.1 --tftp-port 6969 --http-port 8080
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`serve` is not implemented yet")
+Signals: SIGTERM/SIGINT stop; SIGHUP reloads the inventory (an invalid one
+is refused with its errors and the old one keeps serving).")]
+pub struct Args {
+    /// Cluster inventory (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub inventory: PathBuf,
+    /// Boot-file root served over TFTP and HTTP [default: the inventory's
+    /// `boot_root`].
+    #[arg(long, value_name = "DIR")]
+    pub boot_root: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
+    pub listen: IpAddr,
+    /// TFTP port [default: the inventory's, normally 69].
+    #[arg(long, value_name = "PORT")]
+    pub tftp_port: Option<u16>,
+    /// HTTP port [default: the inventory's, normally 80].
+    #[arg(long, value_name = "PORT")]
+    pub http_port: Option<u16>,
+    /// Do not start the TFTP service.
+    #[arg(long)]
+    pub no_tftp: bool,
+    /// Do not start the HTTP service.
+    #[arg(long)]
+    pub no_http: bool,
+    /// Largest TFTP windowsize granted (RFC 7440).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub tftp_max_window: u16,
+    /// TFTP retransmissions before a silent client's transfer is dropped.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub tftp_retries: u32,
+    /// Memory for cached boot files, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub cache_mib: u64,
+}
+
+/// The running services; each returns when `shutdown` turns true.
+pub struct Services {
+    set: JoinSet<(&'static str, anyhow::Result<()>)>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Services {
+    pub fn shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    pub fn spawn<F>(&mut self, name: &'static str, fut: F)
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.set.spawn(async move { (name, fut.await) });
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DISKLESS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve(args))
+}
+
+fn load_inventory(path: &Path) -> anyhow::Result<Inventory> {
+    diskless_common::inventory::load_file(path).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\nfix the inventory (check it with `diskless-server check {}`)",
+            path.display()
+        )
+    })
+}
+
+/// Turns a bind error into one line that says what to do.
+fn bind_error(e: std::io::Error, what: &str, addr: SocketAddr, flag: &str) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "{what} port {} on {} is already taken (another {what} server running? \
+             stop it, or pick another port with {flag})",
+            addr.port(),
+            addr.ip()
+        ),
+        std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "{what} port {} needs root or CAP_NET_BIND_SERVICE (or use {flag} with a port >= 1024)",
+            addr.port()
+        ),
+        std::io::ErrorKind::AddrNotAvailable => anyhow::anyhow!(
+            "{} is not an address of this machine: fix --listen or the inventory",
+            addr.ip()
+        ),
+        _ => anyhow::anyhow!("cannot bind {what} on {addr}: {e}"),
+    }
+}
+
+fn http_base(inv: &Inventory, port: u16) -> String {
+    if port == 80 {
+        format!("http://{}", inv.cluster.server)
+    } else {
+        format!("http://{}:{port}", inv.cluster.server)
+    }
+}
+
+async fn serve(args: Args) -> anyhow::Result<ExitCode> {
+    let inv = load_inventory(&args.inventory)?;
+    let root = args
+        .boot_root
+        .clone()
+        .unwrap_or_else(|| inv.cluster.boot_root.clone());
+    let files = BootFiles::open(&root, args.cache_mib << 20)
+        .with_context(|| {
+            format!(
+                "cannot open the boot root {}: create it or pass --boot-root DIR",
+                root.display()
+            )
+        })?
+        .with_alias(&inv.cluster.boot_root);
+    let tftp_port = args.tftp_port.unwrap_or(inv.cluster.tftp_port);
+    let http_port = args.http_port.unwrap_or(inv.cluster.http_port);
+    let shared = Arc::new(Shared {
+        http_base: ArcSwap::from_pointee(http_base(&inv, http_port)),
+        inventory: ArcSwap::from_pointee(inv),
+        files: ArcSwap::from_pointee(files),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut services = Services {
+        set: JoinSet::new(),
+        shutdown: stop_rx,
+    };
+
+    // TFTP
+    let mut tftp_stats = None;
+    if !args.no_tftp {
+        let addr = SocketAddr::new(args.listen, tftp_port);
+        let limits = Limits {
+            max_window: args.tftp_max_window.max(1),
+            retries: args.tftp_retries,
+            ..Limits::default()
+        };
+        let resolver = Arc::new(BootResolver {
+            shared: shared.clone(),
+        });
+        let server = TftpServer::bind(addr, resolver, limits)
+            .await
+            .map_err(|e| bind_error(e, "TFTP", addr, "--tftp-port"))?;
+        info!("tftp: listening on {}", server.local_addr()?);
+        tftp_stats = Some(server.stats());
+        let stop = services.shutdown();
+        services.spawn("tftp", async move { Ok(server.run(stop).await?) });
+    }
+
+    // HTTP
+    if !args.no_http {
+        let addr = SocketAddr::new(args.listen, http_port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| bind_error(e, "HTTP", addr, "--http-port"))?;
+        info!("http: listening on {}", listener.local_addr()?);
+        let state = Arc::new(HttpState {
+            resolver: BootResolver {
+                shared: shared.clone(),
+            },
+            tftp: tftp_stats.clone(),
+        });
+        let stop = services.shutdown();
+        services.spawn("http", http::run(listener, state, stop));
+    }
+
+    // Further services (DHCP, NFS, SNTP) bind and spawn here.
+
+    if let Err(e) = crate::notify::notify("READY=1") {
+        warn!("could not notify systemd: {e}");
+    }
+    info!(
+        "ready: serving {} from {}",
+        shared.inventory.load().cluster.name,
+        shared.files.load().root_path().display()
+    );
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let code = loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM: stopping"); break ExitCode::SUCCESS; }
+            _ = int.recv() => { info!("SIGINT: stopping"); break ExitCode::SUCCESS; }
+            _ = hup.recv() => reload(&args, &shared),
+            Some(done) = services.set.join_next() => {
+                match done {
+                    Ok((name, Ok(()))) => error!("{name} stopped unexpectedly"),
+                    Ok((name, Err(e))) => error!("{name} failed: {e:#}"),
+                    Err(e) => error!("a service panicked: {e}"),
+                }
+                break ExitCode::FAILURE;
+            }
+        }
+    };
+    let _ = crate::notify::notify("STOPPING=1");
+    let _ = stop_tx.send(true);
+    let drain = async { while services.set.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
+        warn!("services did not stop within 5 s; exiting anyway");
+    }
+    Ok(code)
+}
+
+/// SIGHUP: swap in a new inventory (and boot root, if it changed and was
+/// not overridden). On any error the running configuration stays.
+fn reload(args: &Args, shared: &Shared) {
+    let inv = match load_inventory(&args.inventory) {
+        Ok(i) => i,
+        Err(e) => {
+            error!("SIGHUP: reload refused, still serving the previous inventory:\n{e:#}");
+            return;
+        }
+    };
+    let old = shared.inventory.load();
+    if args.boot_root.is_none() && inv.cluster.boot_root != old.cluster.boot_root {
+        match BootFiles::open(&inv.cluster.boot_root, args.cache_mib << 20)
+            .map(|f| f.with_alias(&inv.cluster.boot_root))
+        {
+            Ok(f) => shared.files.store(Arc::new(f)),
+            Err(e) => {
+                error!(
+                    "SIGHUP: reload refused, cannot open boot root {}: {e}",
+                    inv.cluster.boot_root.display()
+                );
+                return;
+            }
+        }
+    }
+    if inv.cluster.tftp_port != old.cluster.tftp_port
+        || inv.cluster.http_port != old.cluster.http_port
+    {
+        warn!("SIGHUP: port changes take effect after a restart");
+    }
+    let http_port = args.http_port.unwrap_or(old.cluster.http_port);
+    shared.http_base.store(Arc::new(http_base(&inv, http_port)));
+    info!("SIGHUP: inventory reloaded ({} nodes)", inv.nodes.len());
+    shared.inventory.store(Arc::new(inv));
 }

@@ -1,7 +1,7 @@
 //! The boot-file tree as the services see it: name normalisation,
 //! confinement and the memory cache in one call.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
@@ -29,6 +29,9 @@ impl From<NameError> for ResolveError {
 
 pub struct BootFiles {
     root: Root,
+    /// Another name clients may use for the root (the inventory's
+    /// `boot_root` when `--boot-root` points elsewhere).
+    alias: Option<PathBuf>,
     cache: FileCache,
 }
 
@@ -36,8 +39,15 @@ impl BootFiles {
     pub fn open(root: &Path, cache_bytes: u64) -> std::io::Result<BootFiles> {
         Ok(BootFiles {
             root: Root::open(root)?,
+            alias: None,
             cache: FileCache::new(cache_bytes),
         })
+    }
+
+    /// Also strip `alias` as a leading prefix of requested names.
+    pub fn with_alias(mut self, alias: &Path) -> BootFiles {
+        self.alias = Some(alias.to_path_buf());
+        self
     }
 
     pub fn root_path(&self) -> &Path {
@@ -47,7 +57,9 @@ impl BootFiles {
     /// Normalises a raw request name into the relative path used for
     /// lookups (and for generated-file matching).
     pub fn normalize(&self, raw: &[u8]) -> Result<String, ResolveError> {
-        Ok(names::normalize(raw, self.root.path())?)
+        let mut roots = vec![self.root.path()];
+        roots.extend(self.alias.as_deref());
+        Ok(names::normalize(raw, &roots)?)
     }
 
     /// Reads a normalised name beneath the root.

@@ -21,21 +21,23 @@ pub enum NameError {
     Control,
 }
 
-/// Normalises a requested name. `boot_root` is only used to strip a
-/// leading copy of itself; confinement is `confine`'s job.
-pub fn normalize(raw: &[u8], boot_root: &Path) -> Result<String, NameError> {
+/// Normalises a requested name. `roots` (the boot root, and the path the
+/// clients were told, e.g. `/tftpboot`) are only stripped as a leading
+/// prefix; confinement is `confine`'s job.
+pub fn normalize(raw: &[u8], roots: &[&Path]) -> Result<String, NameError> {
     let s = std::str::from_utf8(raw).map_err(|_| NameError::NotUtf8)?;
     if s.chars().any(|c| c.is_control()) {
         return Err(NameError::Control);
     }
     let s = s.replace('\\', "/");
     let mut rest = s.as_str();
-    if let Some(root) = boot_root.to_str() {
+    for root in roots.iter().filter_map(|r| r.to_str()) {
         let root = root.trim_end_matches('/');
         if !root.is_empty() {
             if let Some(r) = rest.strip_prefix(root) {
                 if r.is_empty() || r.starts_with('/') {
                     rest = r;
+                    break;
                 }
             }
         }
@@ -79,12 +81,16 @@ mod tests {
     use super::*;
 
     fn n(s: &str) -> Result<String, NameError> {
-        normalize(s.as_bytes(), Path::new("/tftpboot"))
+        normalize(
+            s.as_bytes(),
+            &[Path::new("/srv/boot"), Path::new("/tftpboot")],
+        )
     }
 
     #[test]
     fn seed_absolute_name_is_stripped() {
         assert_eq!(n("/tftpboot/pxelinux.0").unwrap(), "pxelinux.0");
+        assert_eq!(n("/srv/boot/pxelinux.0").unwrap(), "pxelinux.0");
         assert_eq!(n("/tftpboot/").unwrap_err(), NameError::Empty);
         // Only a whole component matches the root.
         assert_eq!(n("/tftpbootx/a").unwrap(), "tftpbootx/a");
@@ -106,7 +112,7 @@ mod tests {
         assert_eq!(n("a/../../x"), Err(NameError::ParentDir));
         assert_eq!(n("..\\..\\etc\\passwd"), Err(NameError::ParentDir));
         assert_eq!(n("/tftpboot/../etc"), Err(NameError::ParentDir));
-        assert_eq!(normalize(b"\xff", Path::new("/")), Err(NameError::NotUtf8));
+        assert_eq!(normalize(b"\xff", &[]), Err(NameError::NotUtf8));
         assert_eq!(n("a\nb"), Err(NameError::Control));
     }
 
