@@ -266,7 +266,11 @@ fn check_node_ip(ctx: &mut Ctx, span: Range<usize>, ip: Ipv4Addr, c: &Cluster) {
     }
 }
 
-fn cluster(ctx: &mut Ctx, raw: &S<super::file::RawCluster>) -> Option<(Cluster, Partial)> {
+fn cluster(
+    ctx: &mut Ctx,
+    raw: &S<super::file::RawCluster>,
+    check_paths: bool,
+) -> Option<(Cluster, Partial)> {
     let r = raw.get_ref();
     let server = ctx.ip(&r.server, "server");
     let subnet = match r.subnet.get_ref().parse::<Subnet>() {
@@ -287,7 +291,18 @@ fn cluster(ctx: &mut Ctx, raw: &S<super::file::RawCluster>) -> Option<(Cluster, 
         None => Some(PathBuf::from("/srv/tftp")),
     };
     let nfs_root = match &r.nfs_root {
-        Some(v) => ctx.abs_path(v, "nfs_root"),
+        Some(v) => ctx.abs_path(v, "nfs_root").inspect(|p| {
+            if check_paths && !p.is_dir() {
+                ctx.err(
+                    v.span(),
+                    format!("nfs_root {} does not exist on this server", p.display()),
+                    format!(
+                        "create it (mkdir -p {0}, then unpack the nodes' root into it) or fix nfs_root; use --no-path-check if this inventory is for another machine",
+                        p.display()
+                    ),
+                );
+            }
+        }),
         None => {
             ctx.err(
                 raw.span(),
@@ -394,7 +409,7 @@ fn cluster(ctx: &mut Ctx, raw: &S<super::file::RawCluster>) -> Option<(Cluster, 
 }
 
 pub(crate) fn build(ctx: &mut Ctx, raw: RawFile, opts: &LoadOptions) -> Option<Inventory> {
-    let cl = cluster(ctx, &raw.cluster);
+    let cl = cluster(ctx, &raw.cluster, opts.check_paths);
     let profiles: HashMap<String, Partial> = raw
         .profiles
         .iter()
