@@ -1,0 +1,57 @@
+//! The root stage: early boot from the plan, then the supervisor loop.
+
+use crate::plan::{self, Facts, Step};
+use crate::supervisor::Supervisor;
+use crate::sys::Sys;
+use crate::{error, info, mount_table, warn};
+
+/// Everything up to the supervisor loop: mount `/proc`, gather facts, plan,
+/// run the early steps. Returns the supervisor, ready to tick.
+pub fn boot(sys: &mut dyn Sys) -> Supervisor {
+    let t0 = sys.monotonic();
+    info!(
+        "diskless-init {} starting (root stage)",
+        env!("CARGO_PKG_VERSION")
+    );
+    if !sys.exists("/proc/self") {
+        if let Some(m) = mount_table::early_mounts()
+            .into_iter()
+            .find(|m| m.args.target == "/proc")
+        {
+            plan::execute(
+                sys,
+                &[Step::Mount {
+                    args: m.args,
+                    mode: m.mode,
+                    fallback: vec![],
+                }],
+            );
+        }
+    }
+    let facts = Facts::gather(sys);
+    let plan = plan::plan(&facts);
+    for n in &plan.notes {
+        info!("{n}");
+    }
+    for e in &plan.errors {
+        error!("{e}");
+    }
+    plan::execute(sys, &plan.steps);
+    let now = sys.monotonic();
+    info!(
+        "early boot done in {:.1} ms",
+        (now - t0).as_secs_f64() * 1e3
+    );
+    if plan.services.is_empty() {
+        warn!("no services to start: nothing listed in init.toml and none of rpcbind, gmond, sshd found");
+    }
+    Supervisor::new(plan, t0, now)
+}
+
+/// PID 1's body: never returns.
+pub fn run(sys: &mut dyn Sys) -> ! {
+    let mut sup = boot(sys);
+    loop {
+        sup.tick(sys);
+    }
+}

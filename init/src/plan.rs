@@ -1,0 +1,438 @@
+//! The boot as data: [`Facts`] (kernel command line, config files, what
+//! exists) go in, an ordered list of [`Step`]s plus the services and
+//! background mounts come out. [`execute`] runs steps through [`Sys`],
+//! logging each one; no step can stop the boot.
+
+use crate::cmdline::{self, KernelArgs};
+use crate::config::{self, Config};
+use crate::fstab;
+use crate::mount_table::{self, Mounted};
+use crate::service::ServiceSpec;
+use crate::sys::{errno, MountArgs, Sys};
+use crate::{info, warn};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Paths whose existence the plan depends on.
+pub const PROBES: &[&str] = &[
+    "/usr/sbin/rpcbind",
+    "/sbin/rpcbind",
+    "/usr/sbin/portmap",
+    "/sbin/portmap",
+    "/usr/sbin/gmond",
+    "/usr/local/sbin/gmond",
+    "/usr/sbin/sshd",
+    "/sbin/sshd",
+    "/usr/bin/ssh-keygen",
+    "/bin/ssh-keygen",
+    "/etc/ssh/ssh_host_ed25519_key",
+    "/proc/sys/kernel/hotplug",
+];
+
+/// Everything the plan is computed from.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub cmdline: String,
+    pub mounts: Vec<Mounted>,
+    pub hostname: String,
+    pub etc_hostname: Option<String>,
+    pub pnp: Option<String>,
+    pub config_path: String,
+    pub config: Option<String>,
+    pub fstab: Option<String>,
+    pub existing: BTreeSet<String>,
+}
+
+impl Facts {
+    /// Reads the facts through `sys` (after `/proc` is mounted).
+    pub fn gather(sys: &dyn Sys) -> Facts {
+        let cmdline = sys.read_file("/proc/cmdline").unwrap_or_default();
+        let config_path = KernelArgs::parse(&cmdline)
+            .config
+            .unwrap_or_else(|| config::PATH.to_string());
+        Facts {
+            mounts: mount_table::parse_mounts(&sys.read_file("/proc/mounts").unwrap_or_default()),
+            hostname: sys.hostname().unwrap_or_default(),
+            etc_hostname: sys.read_file("/etc/hostname").ok(),
+            pnp: sys.read_file("/proc/net/pnp").ok(),
+            config: sys.read_file(&config_path).ok(),
+            config_path,
+            fstab: sys.read_file("/etc/fstab").ok(),
+            existing: PROBES
+                .iter()
+                .filter(|p| sys.exists(p))
+                .map(|p| p.to_string())
+                .collect(),
+            cmdline,
+        }
+    }
+
+    fn is_mounted(&self, target: &str) -> bool {
+        self.mounts.iter().any(|m| m.target == target)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Create the mount point if needed and mount; on failure run `fallback`.
+    Mount {
+        args: MountArgs,
+        mode: u32,
+        fallback: Vec<Step>,
+    },
+    Mkdir {
+        path: String,
+        mode: u32,
+    },
+    Mknod {
+        path: String,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    },
+    Symlink {
+        target: String,
+        link: String,
+    },
+    WriteFile {
+        path: String,
+        contents: String,
+        mode: u32,
+    },
+    OpenConsole,
+    SetHostname {
+        name: String,
+        from: String,
+    },
+    LinkUp(String),
+    SyncClock {
+        server: IpAddr,
+        budget: Duration,
+        from: String,
+    },
+}
+
+/// A background fstab mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountJobSpec {
+    pub line: usize,
+    pub args: MountArgs,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub services: Vec<ServiceSpec>,
+    pub mounts: Vec<MountJobSpec>,
+    pub stop_timeout: Duration,
+    /// Things worth a line on the console.
+    pub notes: Vec<String>,
+    /// Broken configuration (the boot goes on around it).
+    pub errors: Vec<String>,
+}
+
+/// Computes the boot from the facts.
+pub fn plan(f: &Facts) -> Plan {
+    let mut p = Plan::default();
+    let k = KernelArgs::parse(&f.cmdline);
+    p.notes.extend(k.notes.iter().cloned());
+
+    // 1. Early mounts; /dev falls back to tmpfs + nodes without devtmpfs.
+    for m in mount_table::early_mounts() {
+        if f.is_mounted(&m.args.target) {
+            continue;
+        }
+        let fallback =
+            if m.args.fstype == "devtmpfs" {
+                let mut fb = vec![Step::Mount {
+                    args: mount_table::dev_fallback(),
+                    mode: 0o755,
+                    fallback: vec![],
+                }];
+                fb.extend(mount_table::ESSENTIAL_DEVICES.iter().map(
+                    |&(path, mode, major, minor)| Step::Mknod {
+                        path: path.into(),
+                        mode,
+                        major,
+                        minor,
+                    },
+                ));
+                fb
+            } else {
+                vec![]
+            };
+        let is_dev = m.args.target == "/dev";
+        p.steps.push(Step::Mount {
+            args: m.args,
+            mode: m.mode,
+            fallback,
+        });
+        if is_dev {
+            p.steps.push(Step::OpenConsole);
+        }
+    }
+    // 2. Links, directories, files Rcinit made.
+    for (target, link) in mount_table::DEV_LINKS {
+        p.steps.push(Step::Symlink {
+            target: target.into(),
+            link: link.into(),
+        });
+    }
+    for (path, mode) in [("/run/lock", 0o1777), ("/var/empty", 0o755)] {
+        p.steps.push(Step::Mkdir {
+            path: path.into(),
+            mode,
+        });
+    }
+    p.steps.push(Step::WriteFile {
+        path: "/run/utmp".into(),
+        contents: String::new(),
+        mode: 0o644,
+    });
+    if f.existing.contains("/proc/sys/kernel/hotplug") {
+        // No usermode hotplug helper: devtmpfs creates the nodes.
+        p.steps.push(Step::WriteFile {
+            path: "/proc/sys/kernel/hotplug".into(),
+            contents: "\n".into(),
+            mode: 0o644,
+        });
+    }
+    // 3. Hostname: ip= wins, then what the kernel got from DHCP, then /etc/hostname.
+    let kernel_has_name = !f.hostname.is_empty() && f.hostname != "(none)";
+    if let Some(h) = &k.hostname {
+        p.steps.push(Step::SetHostname {
+            name: h.clone(),
+            from: "ip=".into(),
+        });
+    } else if kernel_has_name {
+        p.notes.push(format!(
+            "hostname {} (set by the kernel, e.g. from DHCP)",
+            f.hostname
+        ));
+    } else if let Some(h) = f
+        .etc_hostname
+        .as_deref()
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
+        p.steps.push(Step::SetHostname {
+            name: h.to_string(),
+            from: "/etc/hostname".into(),
+        });
+    }
+    p.steps.push(Step::LinkUp("lo".into()));
+
+    // 4. Configuration.
+    let exists = |path: &str| f.existing.contains(path);
+    let cfg = match &f.config {
+        None => {
+            let c = Config::defaults(&exists);
+            p.notes.push(format!(
+                "no {}; using the default services: {}",
+                f.config_path,
+                names(&c.services)
+            ));
+            c
+        }
+        Some(text) => Config::parse(text, &f.config_path, &exists).unwrap_or_else(|errs| {
+            p.errors.extend(errs.iter().map(|e| e.to_string()));
+            let c = Config::defaults(&exists);
+            p.errors.push(format!(
+                "{} is broken (run `diskless-init --check`); using the default services: {}",
+                f.config_path,
+                names(&c.services)
+            ));
+            c
+        }),
+    };
+    p.stop_timeout = cfg.stop_timeout;
+
+    // 5. Clock: config, then our argument, then ip=/nfsroot=/DHCP servers.
+    let sntp_off = k.sntp.as_deref() == Some("off");
+    if cfg.clock.enabled && !sntp_off {
+        let arg = k.sntp.as_deref().and_then(|s| s.parse::<IpAddr>().ok());
+        let pnp = f.pnp.as_deref().and_then(cmdline::pnp_bootserver);
+        let choice = [
+            (cfg.clock.server, "init.toml"),
+            (arg, "diskless.sntp="),
+            (k.ntp_server, "ip= NTP field"),
+            (k.nfs_server, "nfsroot="),
+            (k.ip_server, "ip= server field"),
+            (pnp, "DHCP boot server"),
+        ]
+        .into_iter()
+        .find_map(|(a, from)| a.map(|a| (a, from)));
+        match choice {
+            Some((server, from)) => p.steps.push(Step::SyncClock {
+                server,
+                budget: cfg.clock.budget,
+                from: from.into(),
+            }),
+            None => p.notes.push(
+                "clock: no time server known (no nfsroot=, ip= or [clock] server); not set".into(),
+            ),
+        }
+    }
+
+    // 6. fstab lines the early boot did not cover, mounted in the background.
+    if let Some(text) = &f.fstab {
+        let tab = fstab::parse(text);
+        p.notes
+            .extend(tab.notes.iter().map(|n| format!("/etc/fstab {n}")));
+        p.errors.extend(
+            tab.errors
+                .iter()
+                .map(|e| format!("/etc/fstab {e} (line skipped)")),
+        );
+        for e in tab.entries {
+            if e.is_noauto()
+                || e.fstype == "swap"
+                || e.target == "/"
+                || mount_table::EARLY_TARGETS.contains(&e.target.as_str())
+                || f.is_mounted(&e.target)
+            {
+                continue;
+            }
+            match e.mount_args(&mut p.notes) {
+                Ok(args) => p.mounts.push(MountJobSpec { line: e.line, args }),
+                Err(m) => p
+                    .errors
+                    .push(format!("/etc/fstab line {}: {m} (line skipped)", e.line)),
+            }
+        }
+    }
+    // A service waiting for a mount nobody makes would wait forever.
+    let targets: BTreeSet<&str> = p.mounts.iter().map(|m| m.args.target.as_str()).collect();
+    let mut services = cfg.services;
+    for s in &mut services {
+        s.after.retain(|a| {
+            let ok = !a.starts_with('/') || targets.contains(a.as_str());
+            if !ok {
+                p.errors.push(format!(
+                    "service {}: waits for mount {a}, which /etc/fstab does not mount; not waiting",
+                    s.name
+                ));
+            }
+            ok
+        });
+    }
+    p.services = services;
+    p
+}
+
+fn names(s: &[ServiceSpec]) -> String {
+    if s.is_empty() {
+        return "none found".into();
+    }
+    s.iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs the steps in order. Failures are logged, never fatal.
+pub fn execute(sys: &mut dyn Sys, steps: &[Step]) {
+    for step in steps {
+        run_step(sys, step);
+    }
+}
+
+fn run_step(sys: &mut dyn Sys, step: &Step) {
+    let eexist = |e: &std::io::Error| errno(e) == libc::EEXIST;
+    match step {
+        Step::Mount {
+            args,
+            mode,
+            fallback,
+        } => {
+            if let Err(e) = sys.mkdir(&args.target, *mode) {
+                if !eexist(&e) {
+                    warn!("mkdir {}: {e}", args.target);
+                }
+            }
+            match sys.mount(args) {
+                Ok(()) => info!(
+                    "mounted {} on {} ({})",
+                    args.fstype,
+                    args.target,
+                    opts(args)
+                ),
+                Err(e) if !fallback.is_empty() => {
+                    warn!(
+                        "mount {} on {}: {e}; falling back",
+                        args.fstype, args.target
+                    );
+                    execute(sys, fallback);
+                }
+                Err(e) => warn!(
+                    "mount {} on {}: {e} (continuing without it)",
+                    args.fstype, args.target
+                ),
+            }
+        }
+        Step::Mkdir { path, mode } => match sys.mkdir(path, *mode) {
+            Ok(()) => info!("created {path}"),
+            Err(e) if eexist(&e) => {}
+            Err(e) => warn!("mkdir {path}: {e}"),
+        },
+        Step::Mknod {
+            path,
+            mode,
+            major,
+            minor,
+        } => match sys.mknod_char(path, *mode, *major, *minor) {
+            Ok(()) => {}
+            Err(e) if eexist(&e) => {}
+            Err(e) => warn!("mknod {path} c {major} {minor}: {e}"),
+        },
+        Step::Symlink { target, link } => match sys.symlink(target, link) {
+            Ok(()) => {}
+            Err(e) if eexist(&e) => {}
+            Err(e) => warn!("ln -s {target} {link}: {e}"),
+        },
+        Step::WriteFile {
+            path,
+            contents,
+            mode,
+        } => {
+            if let Err(e) = sys.write_file(path, contents.as_bytes(), *mode) {
+                warn!("write {path}: {e}");
+            }
+        }
+        Step::OpenConsole => sys.open_console(),
+        Step::SetHostname { name, from } => match sys.sethostname(name) {
+            Ok(()) => info!("hostname {name} (from {from})"),
+            Err(e) => warn!("sethostname {name}: {e}"),
+        },
+        Step::LinkUp(ifname) => match sys.link_up(ifname) {
+            Ok(()) => info!("{ifname} up"),
+            Err(e) => warn!("bringing {ifname} up: {e}"),
+        },
+        Step::SyncClock {
+            server,
+            budget,
+            from,
+        } => {
+            let before = sys.monotonic();
+            match crate::clock::sync(sys, *server, *budget) {
+                Ok(s) => info!(
+                    "clock set from {} (SNTP, server from {from}): stepped {:+.3} s, round trip {:.1} ms, took {} ms",
+                    s.server,
+                    s.offset_ns as f64 / 1e9,
+                    s.delay_ns as f64 / 1e6,
+                    (sys.monotonic() - before).as_millis()
+                ),
+                Err(e) => warn!("clock not set: {e}"),
+            }
+        }
+    }
+}
+
+fn opts(a: &MountArgs) -> &str {
+    if a.data.is_empty() {
+        "defaults"
+    } else {
+        &a.data
+    }
+}

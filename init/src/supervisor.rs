@@ -1,0 +1,323 @@
+//! PID 1's main loop: start services whose dependencies are met, run the
+//! fstab mounts in forked helpers with retries, reap every child (services,
+//! helpers and orphans alike), turn signals into a shutdown. One thread,
+//! one `wait_events` per iteration, never returns.
+
+use crate::plan::{MountJobSpec, Plan};
+use crate::service::{Decision, Service, State};
+use crate::shutdown::{Phase, Shutdown};
+use crate::sys::{errno, Event, ExitStatus, Pid, RebootCmd, Signal, SpawnSpec, Sys};
+use crate::{error, info, warn};
+use std::time::Duration;
+
+const MOUNT_RETRY_FIRST: Duration = Duration::from_secs(1);
+const MOUNT_RETRY_MAX: Duration = Duration::from_secs(60);
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountState {
+    Pending { at: Duration },
+    Running { pid: Pid },
+    Mounted,
+}
+
+#[derive(Debug, Clone)]
+pub struct MountJob {
+    pub spec: MountJobSpec,
+    pub state: MountState,
+    pub attempts: u32,
+}
+
+pub struct Supervisor {
+    pub services: Vec<Service>,
+    pub mounts: Vec<MountJob>,
+    pub shutdown: Option<Shutdown>,
+    stop_timeout: Duration,
+    /// When init started (for the "all spawned" milestone).
+    t0: Duration,
+    all_spawned_logged: bool,
+    /// Orphans reaped so far (not services, not mount helpers).
+    pub orphans_reaped: u64,
+}
+
+fn strerror(code: i32) -> String {
+    std::io::Error::from_raw_os_error(code).to_string()
+}
+
+impl Supervisor {
+    pub fn new(plan: Plan, t0: Duration, now: Duration) -> Supervisor {
+        Supervisor {
+            services: plan.services.into_iter().map(Service::new).collect(),
+            mounts: plan
+                .mounts
+                .into_iter()
+                .map(|spec| MountJob {
+                    spec,
+                    state: MountState::Pending { at: now },
+                    attempts: 0,
+                })
+                .collect(),
+            shutdown: None,
+            stop_timeout: plan.stop_timeout,
+            t0,
+            all_spawned_logged: false,
+            orphans_reaped: 0,
+        }
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.spec.name == name)
+    }
+
+    /// One iteration: start what is due, wait for events, handle them.
+    pub fn tick(&mut self, sys: &mut dyn Sys) {
+        let now = sys.monotonic();
+        if self.shutdown.is_none() {
+            self.start_mounts(sys, now);
+            self.start_services(sys, now);
+        }
+        if let Some(sd) = &mut self.shutdown {
+            let live: Vec<Pid> = self.services.iter().filter_map(Service::pid).collect();
+            sd.advance(sys, &live);
+        }
+        let timeout = self.next_deadline().map(|d| d.saturating_sub(now));
+        for ev in sys.wait_events(timeout) {
+            self.handle(sys, ev);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Duration> {
+        let mut d: Vec<Duration> = vec![];
+        if let Some(sd) = &self.shutdown {
+            d.extend(sd.deadline());
+        } else {
+            for s in &self.services {
+                if let State::Backoff { until } = s.state {
+                    d.push(until);
+                }
+            }
+            for m in &self.mounts {
+                if let MountState::Pending { at } = m.state {
+                    d.push(at);
+                }
+            }
+        }
+        d.into_iter().min()
+    }
+
+    fn start_mounts(&mut self, sys: &mut dyn Sys, now: Duration) {
+        for m in &mut self.mounts {
+            match m.state {
+                MountState::Pending { at } if at <= now => {}
+                _ => continue,
+            }
+            m.attempts += 1;
+            match sys.spawn_mount(&m.spec.args) {
+                Ok(pid) => m.state = MountState::Running { pid },
+                Err(e) => {
+                    warn!("mount {}: could not fork: {e}", m.spec.args.target);
+                    m.state = MountState::Pending {
+                        at: now + retry_delay(m.attempts),
+                    };
+                }
+            }
+        }
+    }
+
+    fn dep_ready(&self, dep: &str) -> bool {
+        if dep.starts_with('/') {
+            return self
+                .mounts
+                .iter()
+                .filter(|m| m.spec.args.target == dep)
+                .all(|m| m.state == MountState::Mounted);
+        }
+        self.service(dep)
+            .map(Service::satisfies_dependents)
+            .unwrap_or(true)
+    }
+
+    fn start_services(&mut self, sys: &mut dyn Sys, now: Duration) {
+        // Repeat: a skipped oneshot can release its dependents at once.
+        loop {
+            let mut progressed = false;
+            for i in 0..self.services.len() {
+                let due = match self.services[i].state {
+                    State::Waiting => true,
+                    State::Backoff { until } => until <= now,
+                    _ => false,
+                };
+                if !due
+                    || !self.services[i]
+                        .spec
+                        .after
+                        .iter()
+                        .all(|d| self.dep_ready(d))
+                {
+                    continue;
+                }
+                for d in &self.services[i].spec.after {
+                    if let Some(State::GaveUp(_)) = self.service(d).map(|s| &s.state) {
+                        warn!(
+                            "{}: starting although {d} gave up",
+                            self.services[i].spec.name
+                        );
+                    }
+                }
+                progressed = true;
+                self.start_one(sys, i, now);
+            }
+            if !progressed {
+                break;
+            }
+        }
+        if !self.all_spawned_logged
+            && self
+                .services
+                .iter()
+                .all(|s| !matches!(s.state, State::Waiting))
+            && self.mounts.iter().all(|m| m.attempts > 0)
+        {
+            self.all_spawned_logged = true;
+            let running = self.services.iter().filter(|s| s.pid().is_some()).count();
+            info!(
+                "all services spawned ({running} running) {:.1} ms after init start",
+                now.saturating_sub(self.t0).as_secs_f64() * 1e3
+            );
+        }
+    }
+
+    fn start_one(&mut self, sys: &mut dyn Sys, i: usize, now: Duration) {
+        let svc = &mut self.services[i];
+        let name = svc.spec.name.clone();
+        if let Some(p) = &svc.spec.unless_exists {
+            if sys.exists(p) {
+                info!("{name}: skipped, {p} exists");
+                svc.state = State::Done(None);
+                return;
+            }
+        }
+        for d in &svc.spec.dirs {
+            if let Err(e) = sys.mkdir(d, 0o755) {
+                if errno(&e) != libc::EEXIST {
+                    warn!("{name}: mkdir {d}: {e}");
+                }
+            }
+        }
+        let mut env = vec![
+            ("PATH".to_string(), PATH.to_string()),
+            ("HOME".into(), "/".into()),
+        ];
+        env.extend(svc.spec.env.iter().cloned());
+        let spec = SpawnSpec {
+            argv: svc.spec.argv.clone(),
+            env,
+        };
+        match sys.spawn(&spec) {
+            Ok(pid) => {
+                svc.started(pid, now);
+                info!("started {name} (pid {pid}): {}", spec.argv.join(" "));
+            }
+            Err(e) => {
+                let d = svc.spawn_failed(now, &e);
+                report(&name, &d, &format!("could not start: {e}"));
+            }
+        }
+    }
+
+    fn handle(&mut self, sys: &mut dyn Sys, ev: Event) {
+        let now = sys.monotonic();
+        match ev {
+            Event::Signal(sig) => {
+                let cmd = match sig {
+                    Signal::Term | Signal::Int => RebootCmd::Restart,
+                    Signal::Usr1 => RebootCmd::Halt,
+                    Signal::Usr2 | Signal::Pwr => RebootCmd::PowerOff,
+                    Signal::Hup | Signal::Chld | Signal::Kill => {
+                        info!("ignoring SIG{sig:?}");
+                        return;
+                    }
+                };
+                if self.shutdown.is_none() {
+                    let mut pids: Vec<Pid> =
+                        self.services.iter().filter_map(Service::pid).collect();
+                    pids.extend(self.mounts.iter().filter_map(|m| match m.state {
+                        MountState::Running { pid } => Some(pid),
+                        _ => None,
+                    }));
+                    self.shutdown = Some(Shutdown::begin(sys, cmd, &pids, self.stop_timeout));
+                } else if let Some(Shutdown {
+                    phase: Phase::Done, ..
+                }) = &self.shutdown
+                {
+                    error!("shutdown already failed; not retrying");
+                }
+            }
+            Event::Exited { pid, status } => self.exited(pid, status, now),
+        }
+    }
+
+    fn exited(&mut self, pid: Pid, status: ExitStatus, now: Duration) {
+        let stopping = self.shutdown.is_some();
+        if let Some(svc) = self.services.iter_mut().find(|s| s.pid() == Some(pid)) {
+            let name = svc.spec.name.clone();
+            if stopping {
+                svc.state = State::Stopped;
+                info!("{name} (pid {pid}) stopped: {status}");
+                return;
+            }
+            let d = svc.exited(status, now);
+            report(&name, &d, &format!("pid {pid} {status}"));
+            return;
+        }
+        if let Some(m) = self
+            .mounts
+            .iter_mut()
+            .find(|m| m.state == MountState::Running { pid })
+        {
+            let target = &m.spec.args.target;
+            match status {
+                ExitStatus::Code(0) => {
+                    m.state = MountState::Mounted;
+                    info!(
+                        "mounted {target} (fstab line {}, attempt {})",
+                        m.spec.line, m.attempts
+                    );
+                }
+                _ if stopping => m.state = MountState::Mounted,
+                st => {
+                    let why = match st {
+                        ExitStatus::Code(c) => strerror(c),
+                        s => s.to_string(),
+                    };
+                    let delay = retry_delay(m.attempts);
+                    warn!(
+                        "mount {} on {target} failed: {why}; retry {} in {} s",
+                        m.spec.args.source,
+                        m.attempts + 1,
+                        delay.as_secs()
+                    );
+                    m.state = MountState::Pending { at: now + delay };
+                }
+            }
+            return;
+        }
+        self.orphans_reaped += 1;
+    }
+}
+
+fn retry_delay(attempts: u32) -> Duration {
+    MOUNT_RETRY_FIRST
+        .saturating_mul(1 << attempts.saturating_sub(1).min(8))
+        .min(MOUNT_RETRY_MAX)
+}
+
+fn report(name: &str, d: &Decision, what: &str) {
+    match d {
+        Decision::Restart { after } => {
+            warn!("{name}: {what}; restarting in {} ms", after.as_millis())
+        }
+        Decision::Finished => info!("{name}: {what}; done"),
+        Decision::GiveUp(why) => error!("{name}: {what}; {why}"),
+    }
+}

@@ -1,0 +1,322 @@
+//! A recording, scriptable [`Sys`] for unit tests: a tiny in-memory
+//! filesystem, a simulated process table with scripted lifetimes, and a
+//! virtual clock that jumps to the next event instead of sleeping.
+
+use super::{Event, ExitStatus, MountArgs, Pid, RebootCmd, Signal, SpawnSpec, Sys};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// One recorded side effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Mkdir(String),
+    WriteFile(String, String),
+    Symlink(String, String),
+    Mknod(String, u32, u32),
+    Mount(MountArgs),
+    Umount(String),
+    Sync,
+    OpenConsole,
+    SetHostname(String),
+    LinkUp(String),
+    SetRealtime(Duration),
+    Udp(SocketAddr),
+    Reboot(RebootCmd),
+    Spawn(Vec<String>),
+    SpawnMount(String),
+    Kill(Pid, Signal),
+}
+
+/// Answers a UDP request (given the fake wall clock), or stays silent.
+pub type UdpReply = Box<dyn Fn(&[u8], Duration) -> Option<Vec<u8>>>;
+
+/// How a spawned program behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Runs until signalled.
+    Daemon,
+    /// Exits with this code after this long.
+    ExitAfter(Duration, i32),
+}
+
+#[derive(Default)]
+pub struct FakeSys {
+    pub calls: Vec<Call>,
+    pub files: BTreeMap<String, String>,
+    pub dirs: BTreeSet<String>,
+    /// Paths whose mount(2) fails with this errno.
+    pub mount_errno: BTreeMap<String, i32>,
+    /// argv[0] → behaviour; unknown existing programs are daemons.
+    pub behaviour: BTreeMap<String, Behaviour>,
+    /// Mount-job target → how many attempts fail (with EHOSTUNREACH) first.
+    pub mount_job_failures: BTreeMap<String, u32>,
+    /// Reply for `udp_exchange`: a function of the request.
+    pub udp_reply: Option<UdpReply>,
+    /// Signals delivered when the virtual clock reaches the given time.
+    pub signals: Vec<(Duration, Signal)>,
+    pub hostname: String,
+    pub mono: Duration,
+    pub real: Duration,
+    next_pid: Pid,
+    /// pid → (argv0, exit time and status if scheduled).
+    pub procs: BTreeMap<Pid, (String, Option<(Duration, ExitStatus)>)>,
+    pending: VecDeque<Event>,
+}
+
+impl FakeSys {
+    pub fn new() -> FakeSys {
+        FakeSys {
+            next_pid: 100,
+            hostname: "(none)".into(),
+            mono: Duration::from_millis(500),
+            real: Duration::from_secs(978_307_200), // 2001-01-01
+            ..Default::default()
+        }
+    }
+
+    pub fn with_file(mut self, path: &str, text: &str) -> FakeSys {
+        self.files.insert(path.into(), text.into());
+        self
+    }
+
+    pub fn with_dir(mut self, path: &str) -> FakeSys {
+        self.dirs.insert(path.into());
+        self
+    }
+
+    /// Every spawned argv in order.
+    pub fn spawned(&self) -> Vec<Vec<String>> {
+        self.calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Spawn(a) => Some(a.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn running(&self) -> usize {
+        self.procs.len()
+    }
+
+    fn schedule_exit(&mut self, pid: Pid, at: Duration, st: ExitStatus) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            match p.1 {
+                Some((t, _)) if t <= at => {}
+                _ => p.1 = Some((at, st)),
+            }
+        }
+    }
+
+    fn new_pid(&mut self) -> Pid {
+        self.next_pid += 1;
+        self.next_pid
+    }
+}
+
+fn enoent() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENOENT)
+}
+
+impl Sys for FakeSys {
+    fn read_file(&self, path: &str) -> io::Result<String> {
+        self.files.get(path).cloned().ok_or_else(enoent)
+    }
+    fn exists(&self, path: &str) -> bool {
+        self.files.contains_key(path) || self.dirs.contains(path)
+    }
+    fn mkdir(&mut self, path: &str, _mode: u32) -> io::Result<()> {
+        self.calls.push(Call::Mkdir(path.into()));
+        if self.exists(path) {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        self.dirs.insert(path.into());
+        Ok(())
+    }
+    fn write_file(&mut self, path: &str, data: &[u8], _mode: u32) -> io::Result<()> {
+        let text = String::from_utf8_lossy(data).into_owned();
+        self.calls.push(Call::WriteFile(path.into(), text.clone()));
+        self.files.insert(path.into(), text);
+        Ok(())
+    }
+    fn symlink(&mut self, target: &str, link: &str) -> io::Result<()> {
+        self.calls.push(Call::Symlink(target.into(), link.into()));
+        if self.exists(link) {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        self.files.insert(link.into(), format!("-> {target}"));
+        Ok(())
+    }
+    fn mknod_char(&mut self, path: &str, _mode: u32, major: u32, minor: u32) -> io::Result<()> {
+        self.calls.push(Call::Mknod(path.into(), major, minor));
+        self.files.insert(path.into(), String::new());
+        Ok(())
+    }
+    fn mount(&mut self, args: &MountArgs) -> io::Result<()> {
+        self.calls.push(Call::Mount(args.clone()));
+        match self.mount_errno.get(&args.target) {
+            Some(&e) => Err(io::Error::from_raw_os_error(e)),
+            None => Ok(()),
+        }
+    }
+    fn umount(&mut self, target: &str, _detach: bool) -> io::Result<()> {
+        self.calls.push(Call::Umount(target.into()));
+        Ok(())
+    }
+    fn sync(&mut self) {
+        self.calls.push(Call::Sync);
+    }
+    fn open_console(&mut self) {
+        self.calls.push(Call::OpenConsole);
+    }
+    fn hostname(&self) -> io::Result<String> {
+        Ok(self.hostname.clone())
+    }
+    fn sethostname(&mut self, name: &str) -> io::Result<()> {
+        self.calls.push(Call::SetHostname(name.into()));
+        self.hostname = name.into();
+        Ok(())
+    }
+    fn link_up(&mut self, ifname: &str) -> io::Result<()> {
+        self.calls.push(Call::LinkUp(ifname.into()));
+        Ok(())
+    }
+    fn realtime(&self) -> Duration {
+        self.real
+    }
+    fn set_realtime(&mut self, t: Duration) -> io::Result<()> {
+        self.calls.push(Call::SetRealtime(t));
+        self.real = t;
+        Ok(())
+    }
+    fn monotonic(&self) -> Duration {
+        self.mono
+    }
+    fn udp_exchange(
+        &mut self,
+        server: SocketAddr,
+        request: &[u8],
+        timeout: Duration,
+    ) -> io::Result<Vec<u8>> {
+        self.calls.push(Call::Udp(server));
+        let reply = self.udp_reply.as_ref().and_then(|f| f(request, self.real));
+        match reply {
+            Some(r) => {
+                // 2 ms round trip.
+                self.mono += Duration::from_millis(2);
+                self.real += Duration::from_millis(2);
+                Ok(r)
+            }
+            None => {
+                self.mono += timeout;
+                self.real += timeout;
+                Err(io::Error::from_raw_os_error(libc::EAGAIN))
+            }
+        }
+    }
+    fn reboot(&mut self, cmd: RebootCmd) -> io::Result<()> {
+        self.calls.push(Call::Reboot(cmd));
+        Ok(())
+    }
+    fn spawn(&mut self, spec: &SpawnSpec) -> io::Result<Pid> {
+        let argv0 = spec.argv.first().cloned().unwrap_or_default();
+        self.calls.push(Call::Spawn(spec.argv.clone()));
+        if !self.exists(&argv0) {
+            return Err(enoent());
+        }
+        let pid = self.new_pid();
+        self.procs.insert(pid, (argv0.clone(), None));
+        if let Some(Behaviour::ExitAfter(d, code)) = self.behaviour.get(&argv0).copied() {
+            self.schedule_exit(pid, self.mono + d, ExitStatus::Code(code));
+        }
+        Ok(pid)
+    }
+    fn spawn_mount(&mut self, args: &MountArgs) -> io::Result<Pid> {
+        self.calls.push(Call::SpawnMount(args.target.clone()));
+        let pid = self.new_pid();
+        let left = self
+            .mount_job_failures
+            .entry(args.target.clone())
+            .or_default();
+        let code = if *left > 0 {
+            *left -= 1;
+            libc::EHOSTUNREACH
+        } else {
+            0
+        };
+        self.procs
+            .insert(pid, (format!("mount {}", args.target), None));
+        self.schedule_exit(
+            pid,
+            self.mono + Duration::from_millis(5),
+            ExitStatus::Code(code),
+        );
+        Ok(pid)
+    }
+    fn kill(&mut self, pid: Pid, sig: Signal) -> io::Result<()> {
+        self.calls.push(Call::Kill(pid, sig));
+        let num = match sig {
+            Signal::Kill => 9,
+            Signal::Term => 15,
+            _ => return Ok(()),
+        };
+        let pids: Vec<Pid> = if pid == -1 {
+            self.procs.keys().copied().collect()
+        } else if self.procs.contains_key(&pid) {
+            vec![pid]
+        } else {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        };
+        for p in pids {
+            self.schedule_exit(
+                p,
+                self.mono + Duration::from_millis(10),
+                ExitStatus::Signaled(num),
+            );
+        }
+        Ok(())
+    }
+    fn wait_events(&mut self, timeout: Option<Duration>) -> Vec<Event> {
+        if let Some(e) = self.pending.pop_front() {
+            return vec![e];
+        }
+        let next_exit = self.procs.values().filter_map(|p| p.1.map(|x| x.0)).min();
+        let next_sig = self.signals.iter().map(|s| s.0).min();
+        let next = [next_exit, next_sig].into_iter().flatten().min();
+        let limit = timeout.map(|t| self.mono + t);
+        let wake = match (next, limit) {
+            (Some(n), Some(l)) if n > l => {
+                self.real += l.saturating_sub(self.mono);
+                self.mono = l;
+                return vec![];
+            }
+            (Some(n), _) => n.max(self.mono),
+            (None, Some(l)) => {
+                self.real += l.saturating_sub(self.mono);
+                self.mono = l;
+                return vec![];
+            }
+            (None, None) => return vec![],
+        };
+        self.real += wake - self.mono;
+        self.mono = wake;
+        let mut out = vec![];
+        let due: Vec<Pid> = self
+            .procs
+            .iter()
+            .filter(|(_, p)| matches!(p.1, Some((t, _)) if t <= wake))
+            .map(|(&pid, _)| pid)
+            .collect();
+        for pid in due {
+            if let Some((_, Some((_, status)))) = self.procs.remove(&pid) {
+                out.push(Event::Exited { pid, status });
+            }
+        }
+        let (now, later): (Vec<_>, Vec<_>) = self.signals.iter().partition(|s| s.0 <= wake);
+        self.signals = later;
+        out.extend(now.into_iter().map(|s| Event::Signal(s.1)));
+        out
+    }
+}

@@ -1,0 +1,346 @@
+//! Whole-boot tests through the recording fake: plan + supervisor + shutdown.
+
+use crate::boot;
+use crate::plan::{self, Facts, Step};
+use crate::service::State;
+use crate::supervisor::{MountState, Supervisor};
+use crate::sys::fake::{Behaviour, Call, FakeSys};
+use crate::sys::{RebootCmd, Signal, Sys};
+use std::time::Duration;
+
+const SEED_FSTAB: &str = "proc /proc proc defaults,noauto 0 0
+none /tmp tmpfs defaults,noauto,size=10M,nodev,nosuid 0 0
+172.16.1.1:/home/common/culc /culc nfs\\
+  hard,intr,nodev,rw,defaults,proto=tcp 0  0
+";
+const CMDLINE: &str = "console=ttyS0 root=/dev/nfs nfsroot=172.16.1.1:/home/common/cluster \
+                       ip=172.16.1.10:172.16.1.1::255.255.255.0:node10:eth0:off";
+
+/// A Debian-like root with the three default daemons.
+fn node() -> FakeSys {
+    crate::log::set_quiet(true);
+    let mut s = FakeSys::new()
+        .with_dir("/proc/self")
+        .with_file("/proc/cmdline", CMDLINE)
+        .with_file(
+            "/proc/mounts",
+            "/dev/root / ext4 rw 0 0\nproc /proc proc rw 0 0\n",
+        )
+        .with_file("/etc/fstab", SEED_FSTAB)
+        .with_file("/usr/sbin/rpcbind", "")
+        .with_file("/usr/sbin/gmond", "")
+        .with_file("/usr/sbin/sshd", "")
+        .with_file("/usr/bin/ssh-keygen", "")
+        .with_file("/etc/ssh/ssh_host_ed25519_key", "");
+    s.behaviour
+        .insert("/usr/sbin/rpcbind".into(), Behaviour::Daemon);
+    s
+}
+
+fn run(sys: &mut FakeSys, ticks: usize) -> Supervisor {
+    let mut sup = boot::boot(sys);
+    for _ in 0..ticks {
+        sup.tick(sys);
+    }
+    sup
+}
+
+fn names(sys: &FakeSys) -> Vec<String> {
+    sys.spawned().iter().map(|a| a[0].clone()).collect()
+}
+
+#[test]
+fn missing_init_toml_starts_defaults() {
+    let mut sys = node();
+    let sup = run(&mut sys, 3);
+    assert_eq!(
+        names(&sys),
+        ["/usr/sbin/rpcbind", "/usr/sbin/gmond", "/usr/sbin/sshd"]
+    );
+    assert_eq!(sys.spawned()[2], ["/usr/sbin/sshd", "-D"]);
+    // Host keys exist: ssh-keygen skipped, sshd not held back by it.
+    assert_eq!(sup.service("ssh-keygen").unwrap().state, State::Done(None));
+    assert!(sys.dirs.contains("/run/sshd"));
+}
+
+#[test]
+fn early_boot_steps() {
+    let mut sys = node();
+    run(&mut sys, 0);
+    let mounts: Vec<String> = sys
+        .calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::Mount(m) => Some(format!("{} {} {}", m.fstype, m.target, m.data)),
+            _ => None,
+        })
+        .collect();
+    // /proc is already mounted, so not again.
+    assert_eq!(
+        mounts,
+        [
+            "sysfs /sys ",
+            "devtmpfs /dev mode=0755",
+            "devpts /dev/pts gid=5,mode=620,ptmxmode=000",
+            "tmpfs /dev/shm mode=1777",
+            "tmpfs /run size=10M,mode=0755",
+            "tmpfs /tmp size=10M,mode=1777",
+        ]
+    );
+    for c in [
+        Call::Symlink("/proc/self/fd".into(), "/dev/fd".into()),
+        Call::Symlink("/proc/self/fd/2".into(), "/dev/stderr".into()),
+        Call::Mkdir("/var/empty".into()),
+        Call::Mkdir("/run/lock".into()),
+        Call::WriteFile("/run/utmp".into(), String::new()),
+        Call::SetHostname("node10".into()),
+        Call::LinkUp("lo".into()),
+        Call::Udp("172.16.1.1:123".parse().unwrap()),
+    ] {
+        assert!(sys.calls.contains(&c), "missing {c:?} in {:#?}", sys.calls);
+    }
+}
+
+#[test]
+fn proc_mounted_first_when_absent() {
+    let mut sys = node();
+    sys.dirs.remove("/proc/self");
+    run(&mut sys, 0);
+    match sys.calls.iter().find(|c| matches!(c, Call::Mount(_))) {
+        Some(Call::Mount(m)) => assert_eq!(m.target, "/proc"),
+        c => panic!("{c:?}"),
+    }
+}
+
+#[test]
+fn devtmpfs_missing_falls_back_to_tmpfs_and_nodes() {
+    let mut sys = node();
+    sys.mount_errno.insert("/dev".into(), libc::ENODEV);
+    run(&mut sys, 0);
+    assert!(sys
+        .calls
+        .iter()
+        .any(|c| matches!(c, Call::Mount(m) if m.fstype == "tmpfs" && m.target == "/dev")));
+    assert!(sys.calls.contains(&Call::Mknod("/dev/null".into(), 1, 3)));
+    assert!(sys
+        .calls
+        .contains(&Call::Mknod("/dev/console".into(), 5, 1)));
+}
+
+#[test]
+fn fstab_garbage_does_not_stop_the_boot() {
+    let mut sys = node();
+    sys.files.insert(
+        "/etc/fstab".into(),
+        "\u{0}\u{7f}garbage\nonly two\n/x\n10.0.0.1:/data /data nfs ro 0 0\nhost:/x /y nfs\n"
+            .into(),
+    );
+    let sup = run(&mut sys, 3);
+    let p = plan::plan(&Facts::gather(&sys));
+    assert_eq!(p.errors.len(), 4, "{:#?}", p.errors);
+    assert!(p.errors[0].contains("line 1"), "{:?}", p.errors);
+    assert!(p.errors[3].contains("not an IP address"), "{:?}", p.errors);
+    assert_eq!(sup.mounts.len(), 1);
+    assert_eq!(sup.mounts[0].spec.args.data, "addr=10.0.0.1,nolock,vers=3");
+    assert_eq!(names(&sys).len(), 3, "services still start");
+}
+
+#[test]
+fn nonexistent_service_binary_is_reported_and_others_run() {
+    let mut sys = node();
+    sys.files.insert(
+        "/etc/diskless/init.toml".into(),
+        "[[service]]\nname = \"ghost\"\ncommand = [\"/usr/bin/ghost\", \"-x\"]\n\n\
+         [[service]]\nname = \"after-ghost\"\ncommand = [\"/usr/sbin/gmond\", \"-x\"]\nafter = [\"ghost\"]\n"
+            .into(),
+    );
+    let sup = run(&mut sys, 5);
+    match &sup.service("ghost").unwrap().state {
+        State::GaveUp(why) => assert!(why.contains("/usr/bin/ghost does not exist"), "{why}"),
+        s => panic!("{s:?}"),
+    }
+    // Tried exactly once: missing binaries are not retried.
+    assert_eq!(
+        names(&sys)
+            .iter()
+            .filter(|n| *n == "/usr/bin/ghost")
+            .count(),
+        1
+    );
+    assert!(sup.service("after-ghost").unwrap().pid().is_some());
+    assert!(sup.service("sshd").unwrap().pid().is_some());
+}
+
+#[test]
+fn crash_loop_backs_off_then_gives_up_and_node_stays_up() {
+    let mut sys = node();
+    sys.files.insert(
+        "/etc/diskless/init.toml".into(),
+        "[[service]]\nname = \"crashy\"\ncommand = [\"/usr/bin/crashy\"]\nmax_fast_failures = 4\n"
+            .into(),
+    );
+    sys.files.insert("/usr/bin/crashy".into(), String::new());
+    sys.behaviour.insert(
+        "/usr/bin/crashy".into(),
+        Behaviour::ExitAfter(Duration::from_millis(50), 1),
+    );
+    let mut sup = boot::boot(&mut sys);
+    let mut starts = vec![];
+    for _ in 0..40 {
+        sup.tick(&mut sys);
+        let n = names(&sys)
+            .iter()
+            .filter(|n| *n == "/usr/bin/crashy")
+            .count();
+        if starts.last().map(|&(c, _)| c) != Some(n) {
+            starts.push((n, sys.mono));
+        }
+    }
+    assert_eq!(starts.last().unwrap().0, 4, "{starts:?}");
+    let gaps: Vec<u128> = starts
+        .windows(2)
+        .map(|w| (w[1].1 - w[0].1).as_millis())
+        .collect();
+    // 50 ms run + 500, 1000, 2000 ms backoff (the first start is observed
+    // one tick late, after the mount helper's exit).
+    assert_eq!(gaps[1..], [1050, 2050]);
+    assert!((550..=600).contains(&gaps[0]), "{gaps:?}");
+    assert!(
+        matches!(&sup.service("crashy").unwrap().state, State::GaveUp(w) if w.contains("4 fast failures"))
+    );
+    // The other services are still running and init keeps going.
+    assert!(sup.service("sshd").unwrap().pid().is_some());
+    assert!(!sys.calls.iter().any(|c| matches!(c, Call::Reboot(_))));
+}
+
+#[test]
+fn sshd_does_not_wait_for_an_unreachable_nfs_mount() {
+    let mut sys = node();
+    sys.mount_job_failures.insert("/culc".into(), 3);
+    sys.files.insert(
+        "/etc/diskless/init.toml".into(),
+        "[[service]]\nname = \"jobs\"\ncommand = [\"/usr/bin/jobs\"]\nafter = [\"/culc\"]\n".into(),
+    );
+    sys.files.insert("/usr/bin/jobs".into(), String::new());
+    let mut sup = boot::boot(&mut sys);
+    sup.tick(&mut sys);
+    assert!(sup.service("sshd").unwrap().pid().is_some());
+    assert!(sup.service("jobs").unwrap().pid().is_none());
+    for _ in 0..20 {
+        sup.tick(&mut sys);
+    }
+    assert_eq!(sup.mounts[0].state, MountState::Mounted);
+    assert_eq!(sup.mounts[0].attempts, 4);
+    assert!(sup.service("jobs").unwrap().pid().is_some());
+    let m = &sup.mounts[0].spec.args;
+    assert_eq!(m.data, "hard,proto=tcp,addr=172.16.1.1,nolock,vers=3");
+}
+
+#[test]
+fn orphans_are_reaped() {
+    let mut sys = node();
+    let mut sup = run(&mut sys, 2);
+    // Orphans reparented to init: fake processes nobody spawned via init.
+    for pid in [900, 901, 902] {
+        sys.procs.insert(
+            pid,
+            (
+                "orphan".into(),
+                Some((
+                    sys.mono + Duration::from_millis(5),
+                    crate::sys::ExitStatus::Code(0),
+                )),
+            ),
+        );
+    }
+    for _ in 0..3 {
+        sup.tick(&mut sys);
+    }
+    assert_eq!(sup.orphans_reaped, 3);
+    assert!(!sys.procs.contains_key(&900));
+}
+
+#[test]
+fn sigusr2_powers_off_in_order() {
+    let mut sys = node();
+    let mut sup = run(&mut sys, 2);
+    let pids: Vec<i32> = sup.services.iter().filter_map(|s| s.pid()).collect();
+    assert_eq!(pids.len(), 3);
+    sys.signals.push((sys.mono, Signal::Usr2));
+    sys.files.insert(
+        "/proc/mounts".into(),
+        "/dev/root / ext4 rw 0 0\nproc /proc proc rw 0 0\ntmpfs /run tmpfs rw 0 0\n".into(),
+    );
+    for _ in 0..10 {
+        sup.tick(&mut sys);
+    }
+    let i = |c: &Call| {
+        sys.calls
+            .iter()
+            .position(|x| x == c)
+            .unwrap_or_else(|| panic!("no {c:?}"))
+    };
+    let term = i(&Call::Kill(pids[0], Signal::Term));
+    let all_term = i(&Call::Kill(-1, Signal::Term));
+    let all_kill = i(&Call::Kill(-1, Signal::Kill));
+    let umount_run = i(&Call::Umount("/run".into()));
+    let umount_proc = i(&Call::Umount("/proc".into()));
+    let reboot = i(&Call::Reboot(RebootCmd::PowerOff));
+    assert!(term < all_term && all_term < all_kill && all_kill < umount_run);
+    assert!(umount_run < umount_proc && umount_proc < reboot);
+    assert!(sys.calls[..reboot].contains(&Call::Sync));
+    assert!(sup
+        .services
+        .iter()
+        .all(|s| s.state == State::Stopped || s.state == State::Done(None)));
+}
+
+#[test]
+fn plan_is_pure_and_names_clock_source() {
+    let f = Facts {
+        cmdline: "ip=dhcp".into(),
+        pnp: Some("bootserver 10.1.1.1\n".into()),
+        hostname: "fromdhcp".into(),
+        ..Default::default()
+    };
+    let p = plan::plan(&f);
+    assert!(p.steps.contains(&Step::SyncClock {
+        server: "10.1.1.1".parse().unwrap(),
+        budget: Duration::from_secs(1),
+        from: "DHCP boot server".into()
+    }));
+    assert!(!p
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::SetHostname { .. })));
+    assert!(p.services.is_empty());
+    let off = plan::plan(&Facts {
+        cmdline: "nfsroot=10.0.0.1:/r diskless.sntp=off".into(),
+        ..Default::default()
+    });
+    assert!(!off
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::SyncClock { .. })));
+}
+
+#[test]
+fn broken_init_toml_falls_back_to_defaults() {
+    let mut sys = node();
+    sys.files
+        .insert("/etc/diskless/init.toml".into(), "[[service]\nname=".into());
+    run(&mut sys, 2);
+    assert_eq!(names(&sys).len(), 3);
+    let p = plan::plan(&Facts::gather(&sys));
+    assert!(
+        p.errors.iter().any(|e| e.contains("init.toml:1:")),
+        "{:?}",
+        p.errors
+    );
+}
+
+#[test]
+fn sys_trait_object_is_usable() {
+    let sys: &dyn Sys = &FakeSys::new();
+    assert!(!sys.exists("/nope"));
+}
