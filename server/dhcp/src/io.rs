@@ -1,0 +1,253 @@
+//! Sockets: DHCP on 67 and 4011 bound to the serving interface
+//! (SO_BINDTODEVICE, SO_BROADCAST), a committer thread that makes pool
+//! leases durable in batches before their ACKs go out, and the entry point
+//! that runs DHCP, RA and SNTP together.
+//!
+//! Replies to clients without an address are broadcast (see
+//! [`crate::reply::destination`]): unicasting to `yiaddr` would need an ARP
+//! entry for a host that cannot answer ARP yet.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use diskless_common::inventory::{DhcpMode, Inventory};
+
+use crate::config::{ConfigError, DhcpConfig};
+use crate::events::Events;
+use crate::journal::{self, Journal, JournalError, Record};
+use crate::policy::{Dhcp, Port};
+use crate::reply::{PXE_PORT, SERVER_PORT};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("no interface holds the server address {0}: add it (ip addr add {0}/… dev …) or name the interface in the inventory")]
+    NoInterface(Ipv4Addr),
+    #[error("cannot open {what} socket on {iface}: {source} (run as root, and check no other DHCP/NTP server holds the port)")]
+    Socket {
+        what: &'static str,
+        iface: String,
+        source: std::io::Error,
+    },
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The interface that holds `addr`.
+pub fn interface_for(addr: Ipv4Addr) -> Option<String> {
+    nix::ifaddrs::getifaddrs().ok()?.find_map(|ifa| {
+        let a = ifa.address?.as_sockaddr_in()?.ip();
+        (a == addr).then_some(ifa.interface_name)
+    })
+}
+
+/// The configured interface, or the one holding the server address.
+pub fn serving_interface(cfg: &DhcpConfig) -> Result<String, IoError> {
+    match &cfg.interface {
+        Some(i) => Ok(i.clone()),
+        None => interface_for(cfg.server).ok_or(IoError::NoInterface(cfg.server)),
+    }
+}
+
+/// Replays the lease file, builds the state machine, compacts the file.
+pub fn prepare(cfg: DhcpConfig, inv: Arc<Inventory>) -> Result<(Dhcp, Option<Journal>), IoError> {
+    let replayed = match &cfg.lease_file {
+        Some(p) => journal::replay(p)?,
+        None => journal::Replay::default(),
+    };
+    if replayed.bad_lines > 0 {
+        tracing::warn!(
+            bad = replayed.bad_lines,
+            "skipped unreadable lines in the lease file (torn last write?)"
+        );
+    }
+    let path = cfg.lease_file.clone();
+    let dhcp = Dhcp::new(cfg, inv, &replayed.records)?;
+    let journal = match path {
+        Some(p) => {
+            let j = Journal::create_compacted(&p, &dhcp.pool().live_records(unix_now()))?;
+            tracing::info!(file = %p.display(), leases = dhcp.pool().len(), "lease file replayed");
+            Some(j)
+        }
+        None => None,
+    };
+    Ok((dhcp, journal))
+}
+
+fn udp_socket(iface: &str, port: u16, what: &'static str) -> Result<Socket, IoError> {
+    let err = |source| IoError::Socket {
+        what,
+        iface: iface.into(),
+        source,
+    };
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
+    s.set_reuse_address(true).map_err(err)?;
+    s.set_broadcast(true).map_err(err)?;
+    s.bind_device(Some(iface.as_bytes())).map_err(err)?;
+    // Broadcast DISCOVERs arrive for 255.255.255.255: bind the wildcard and
+    // let SO_BINDTODEVICE keep us on one interface.
+    s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())
+        .map_err(err)?;
+    // Bursts of DORA at benchmark rates overflow the default buffer.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    Ok(s)
+}
+
+/// One reply waiting for its journal record to be durable.
+struct Pending {
+    record: Option<Record>,
+    reply: Option<(Vec<u8>, SocketAddrV4)>,
+}
+
+/// Group commit: take everything queued, write it, one fdatasync, then send
+/// the replies. A failed write sends no ACKs (the clients retry).
+fn committer(mut journal: Option<Journal>, sock: std::net::UdpSocket, rx: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::new();
+    let mut records = Vec::new();
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < 4096 {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        records.clear();
+        records.extend(batch.iter().filter_map(|p| p.record));
+        let durable = match journal.as_mut() {
+            Some(j) => match j.commit(&records) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!("{e}; not acknowledging {} leases", records.len());
+                    false
+                }
+            },
+            None => true,
+        };
+        for p in batch.drain(..) {
+            if let (true, Some((bytes, to))) = (durable, p.reply) {
+                if let Err(e) = sock.send_to(&bytes, to) {
+                    tracing::debug!(%to, "DHCP send failed: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Serves DHCP on `iface` (ports 67 and 4011) until the future is dropped.
+pub async fn run_dhcp(
+    mut dhcp: Dhcp,
+    journal: Option<Journal>,
+    iface: &str,
+) -> Result<(), IoError> {
+    let s67 = udp_socket(iface, SERVER_PORT, "DHCP (67)")?;
+    let s4011 = udp_socket(iface, PXE_PORT, "PXE (4011)")?;
+    let err = |source| IoError::Socket {
+        what: "DHCP",
+        iface: iface.into(),
+        source,
+    };
+    let commit_sock: std::net::UdpSocket = s67.try_clone().map_err(err)?.into();
+    commit_sock.set_nonblocking(false).map_err(err)?;
+    let to_tokio = |s: Socket| -> Result<tokio::net::UdpSocket, IoError> {
+        s.set_nonblocking(true).map_err(err)?;
+        tokio::net::UdpSocket::from_std(s.into()).map_err(err)
+    };
+    let (s67, s4011) = (to_tokio(s67)?, to_tokio(s4011)?);
+    let (tx, rx) = mpsc::channel::<Pending>();
+    std::thread::Builder::new()
+        .name("dhcp-commit".into())
+        .spawn(move || committer(journal, commit_sock, rx))
+        .map_err(err)?;
+    tracing::info!(%iface, mode = ?dhcp.config().mode, "DHCP listening on 67 and 4011");
+    let mut b67 = vec![0u8; 1500];
+    let mut b4011 = vec![0u8; 1500];
+    loop {
+        let (port, n, src, sock) = tokio::select! {
+            r = s67.recv_from(&mut b67) => match r { Ok((n, s)) => (Port::Dhcp, n, s, &s67), Err(_) => continue },
+            r = s4011.recv_from(&mut b4011) => match r { Ok((n, s)) => (Port::Pxe, n, s, &s4011), Err(_) => continue },
+        };
+        let SocketAddr::V4(src) = src else { continue };
+        let bytes = if port == Port::Dhcp {
+            &b67[..n]
+        } else {
+            &b4011[..n]
+        };
+        let out = dhcp.handle(bytes, port, src, unix_now());
+        let reply = out.reply.map(|(b, d)| (b, d.socket_addr()));
+        if out.persist.is_some() {
+            // Durable first, then the ACK (from the committer thread).
+            if tx
+                .send(Pending {
+                    record: out.persist,
+                    reply,
+                })
+                .is_err()
+            {
+                tracing::error!("lease committer stopped; not acknowledging");
+            }
+        } else if let Some((bytes, to)) = reply {
+            Events::bump(&dhcp.events.counters.replies);
+            if let Err(e) = sock.send_to(&bytes, to).await {
+                tracing::debug!(%to, "DHCP send failed: {e}");
+            }
+        }
+    }
+}
+
+/// Runs every address-and-time service the config asks for: DHCP (unless
+/// the mode is `off`), router advertisements, SNTP on the server address.
+/// Returns the shared event log right away through `on_events`.
+pub async fn run_all(
+    cfg: DhcpConfig,
+    inv: Arc<Inventory>,
+    on_events: impl FnOnce(Arc<Events>),
+) -> Result<(), IoError> {
+    let iface = serving_interface(&cfg)?;
+    let ra = cfg.ra.clone();
+    let sntp = cfg.sntp;
+    let server = cfg.server;
+    let mode = cfg.mode;
+    let (dhcp, journal) = prepare(cfg, inv)?;
+    on_events(Arc::clone(&dhcp.events));
+    let dhcp_fut = async {
+        if mode == DhcpMode::Off {
+            std::future::pending::<()>().await;
+        }
+        run_dhcp(dhcp, journal, &iface).await
+    };
+    let ra_fut = async {
+        if ra.enabled {
+            if let Err(e) = crate::ra::run(&iface, &ra).await {
+                tracing::warn!(%iface, "router advertisements disabled: {e}");
+            }
+        }
+        std::future::pending::<Result<(), IoError>>().await
+    };
+    let sntp_fut = async {
+        if sntp {
+            let bind = SocketAddr::new(IpAddr::V4(server), diskless_common::sntp::PORT);
+            if let Err(e) = crate::sntp::run(bind).await {
+                return Err(IoError::Socket {
+                    what: "SNTP (123)",
+                    iface: iface.clone(),
+                    source: e,
+                });
+            }
+        }
+        std::future::pending::<Result<(), IoError>>().await
+    };
+    tokio::try_join!(dhcp_fut, ra_fut, sntp_fut).map(|_| ())
+}
