@@ -69,6 +69,24 @@ pub struct Args {
     /// Memory for cached boot files, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub cache_mib: u64,
+    /// Do not start the NFS service (portmap, MOUNT, NFSv3).
+    #[arg(long)]
+    pub no_nfs: bool,
+    /// NFS and MOUNT port (TCP and UDP).
+    #[arg(long, value_name = "PORT", default_value_t = 2049)]
+    pub nfs_port: u16,
+    /// Neither serve portmap on 111 nor register with a running rpcbind
+    /// (clients must be told the port, e.g. `nfsroot=…,port=2049,mountport=2049`).
+    #[arg(long)]
+    pub no_portmap: bool,
+    /// Key that authenticates NFS file handles; created (0600) at first
+    /// start. Keep it: a new key makes every client's handles stale.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/var/lib/diskless/nfs-handle.key"
+    )]
+    pub nfs_key: PathBuf,
 }
 
 /// The running services; each returns when `shutdown` turns true.
@@ -207,7 +225,32 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         services.spawn("http", http::run(listener, state, stop));
     }
 
-    // Further services (DHCP, NFS, SNTP) bind and spawn here.
+    // NFS (exports are read at start; a changed export list needs a restart)
+    if !args.no_nfs {
+        let inv = shared.inventory.load();
+        let specs = diskless_nfs::ExportSpec::from_inventory(&inv);
+        let svc = diskless_nfs::Service::new(&specs, &args.nfs_key, args.nfs_port)
+            .context("nfs: cannot start")?;
+        let listen = diskless_nfs::Listen {
+            addr: args.listen,
+            nfs_port: args.nfs_port,
+            portmap: !args.no_portmap,
+        };
+        let server = diskless_nfs::NfsServer::bind(Arc::new(svc), listen)
+            .await
+            .context("nfs: cannot start (or use --nfs-port / --no-nfs)")?;
+        let mut stop = services.shutdown();
+        services.spawn("nfs", async move {
+            server
+                .run(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            Ok(())
+        });
+    }
+
+    // Further services (DHCP, SNTP) bind and spawn here.
 
     if let Err(e) = crate::notify::notify("READY=1") {
         warn!("could not notify systemd: {e}");

@@ -57,7 +57,7 @@ pub struct Export {
     pub writable: bool,
     pub root: bool,
     allowed: HashSet<Ipv4Addr>,
-    /// `O_PATH` fd of the export root; also the mount fd for `open_by_handle_at`.
+    /// Read-only fd of the export root; also the mount fd for `open_by_handle_at`.
     pub root_fd: OwnedFd,
     /// Sealed handle of the export root (returned by MNT).
     pub root_handle: Vec<u8>,
@@ -108,7 +108,8 @@ impl ExportTable {
         for s in specs {
             let root_fd = rustix::fs::open(
                 &s.path,
-                rustix::fs::OFlags::PATH
+                // Not O_PATH: open_by_handle_at refuses an O_PATH mount fd.
+                rustix::fs::OFlags::RDONLY
                     | rustix::fs::OFlags::DIRECTORY
                     | rustix::fs::OFlags::CLOEXEC,
                 rustix::fs::Mode::empty(),
@@ -154,6 +155,19 @@ impl ExportTable {
         self.exports
             .iter()
             .find(|e| e.path.as_os_str().as_encoded_bytes() == p)
+    }
+
+    /// The export containing `path` and the rest of the path below it
+    /// (MOUNT of a subdirectory, as libnfs does for `nfs://host/export/dir/file`).
+    pub fn containing<'p>(&self, path: &'p [u8]) -> Option<(&Export, &'p [u8])> {
+        self.exports
+            .iter()
+            .filter_map(|e| {
+                let root = e.path.as_os_str().as_encoded_bytes();
+                let rest = path.strip_prefix(root)?;
+                (rest.is_empty() || rest[0] == b'/' || root == b"/").then_some((e, rest))
+            })
+            .max_by_key(|(e, _)| e.path.as_os_str().len())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Export> {

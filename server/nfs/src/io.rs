@@ -39,32 +39,59 @@ pub enum IoError {
     Register(String),
 }
 
-/// Binds every socket first (so errors surface before we claim success),
-/// then serves until the future is dropped.
-pub async fn serve(svc: Arc<Service>, listen: Listen) -> Result<(), IoError> {
-    let mut tasks = JoinSet::new();
-    bind_pair(
-        &mut tasks,
-        &svc,
-        SocketAddr::new(listen.addr, listen.nfs_port),
-    )
-    .await?;
-    if listen.portmap {
-        let pm = SocketAddr::new(listen.addr, portmap::PORT);
-        match bind_pair(&mut tasks, &svc, pm).await {
-            Ok(()) => tracing::info!(%pm, "serving portmap"),
-            Err(IoError::Bind { source, .. }) if source.kind() == std::io::ErrorKind::AddrInUse => {
-                let port = listen.nfs_port;
-                tokio::task::spawn_blocking(move || register(port))
-                    .await
-                    .map_err(|e| IoError::Register(e.to_string()))??;
-                tracing::info!("registered NFS and MOUNT with the running rpcbind");
+/// Bound sockets, ready to serve.
+pub struct NfsServer {
+    tasks: JoinSet<()>,
+}
+
+impl NfsServer {
+    /// Binds every socket (NFS/MOUNT on `nfs_port`, portmap on 111 or a
+    /// registration with the running rpcbind) so errors surface before
+    /// anything is served.
+    pub async fn bind(svc: Arc<Service>, listen: Listen) -> Result<NfsServer, IoError> {
+        let mut tasks = JoinSet::new();
+        bind_pair(
+            &mut tasks,
+            &svc,
+            SocketAddr::new(listen.addr, listen.nfs_port),
+        )
+        .await?;
+        if listen.portmap {
+            let pm = SocketAddr::new(listen.addr, portmap::PORT);
+            match bind_pair(&mut tasks, &svc, pm).await {
+                Ok(()) => tracing::info!(%pm, "nfs: serving portmap"),
+                Err(IoError::Bind { source, .. })
+                    if source.kind() == std::io::ErrorKind::AddrInUse =>
+                {
+                    let port = listen.nfs_port;
+                    tokio::task::spawn_blocking(move || register(port))
+                        .await
+                        .map_err(|e| IoError::Register(e.to_string()))??;
+                    tracing::info!("nfs: registered NFS and MOUNT with the running rpcbind");
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
+        tracing::info!(addr = %listen.addr, port = listen.nfs_port, "nfs: serving NFSv3 and MOUNT v3");
+        Ok(NfsServer { tasks })
     }
-    tracing::info!(addr = %listen.addr, port = listen.nfs_port, "serving NFSv3 and MOUNT v3");
-    while tasks.join_next().await.is_some() {}
+
+    /// Serves until `stop` completes; then every socket is closed.
+    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) {
+        tokio::select! {
+            _ = stop => {}
+            _ = async { while self.tasks.join_next().await.is_some() {} } => {}
+        }
+        self.tasks.abort_all();
+    }
+}
+
+/// Binds and serves forever.
+pub async fn serve(svc: Arc<Service>, listen: Listen) -> Result<(), IoError> {
+    NfsServer::bind(svc, listen)
+        .await?
+        .run(std::future::pending())
+        .await;
     Ok(())
 }
 
@@ -82,12 +109,15 @@ async fn bind_pair(
 }
 
 async fn accept_loop(svc: Arc<Service>, listener: TcpListener) {
+    // Connections live in this set, so stopping the server ends them too.
+    let mut conns = JoinSet::new();
     loop {
+        while conns.try_join_next().is_some() {}
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let svc = svc.clone();
-                tokio::spawn(async move {
+                conns.spawn(async move {
                     if let Err(e) = connection(svc, stream, peer).await {
                         tracing::debug!(%peer, "NFS connection closed: {e}");
                     }

@@ -17,5 +17,5 @@ pub mod service;
 pub mod xdr;
 
 pub use export::ExportSpec;
-pub use io::{serve, Listen};
+pub use io::{serve, Listen, NfsServer};
 pub use service::Service;

@@ -74,8 +74,28 @@ pub fn dispatch(svc: &Service, peer: IpAddr, call: &mut Call, w: &mut Writer) {
     }
 }
 
+/// Handle of a directory below an export root: every component must be a
+/// real directory (no symlinks, no `.`/`..`).
+fn subdir_handle(svc: &Service, e: &crate::export::Export, rest: &[u8]) -> Option<Vec<u8>> {
+    use std::os::fd::AsFd;
+    let mut fd: Option<std::os::fd::OwnedFd> = None;
+    for c in rest.split(|b| *b == b'/').filter(|c| !c.is_empty()) {
+        crate::nfs3::component(c).ok()?;
+        let dir = fd.as_ref().map_or(e.root_fd.as_fd(), |f| f.as_fd());
+        let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY;
+        fd = Some(crate::nfs3::open_at(dir, c, flags).ok()?);
+    }
+    match fd {
+        None => Some(e.root_handle.clone()),
+        Some(f) => {
+            let (t, h) = crate::handle::kernel_handle(f.as_fd()).ok()?;
+            Some(crate::handle::seal(&svc.key, e.id, t, &h))
+        }
+    }
+}
+
 fn mnt(svc: &Service, peer: IpAddr, path: &[u8], w: &mut Writer) {
-    let Some(e) = svc.exports.by_path(path) else {
+    let Some((e, rest)) = svc.exports.containing(path) else {
         tracing::info!(%peer, path = %String::from_utf8_lossy(path), "MOUNT refused: no such export");
         w.u32(MNT3ERR_NOENT);
         return;
@@ -85,13 +105,17 @@ fn mnt(svc: &Service, peer: IpAddr, path: &[u8], w: &mut Writer) {
         w.u32(MNT3ERR_ACCES);
         return;
     }
-    tracing::info!(%peer, export = %e.path.display(), "MOUNT");
+    let Some(fh) = subdir_handle(svc, e, rest) else {
+        w.u32(MNT3ERR_NOENT);
+        return;
+    };
+    tracing::info!(%peer, path = %String::from_utf8_lossy(path), "MOUNT");
     svc.mounts
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert((peer, e.path.display().to_string()));
+        .insert((peer, String::from_utf8_lossy(path).into_owned()));
     w.u32(MNT3_OK);
-    w.opaque(&e.root_handle);
+    w.opaque(&fh);
     w.u32(1);
     w.u32(rpc::AUTH_SYS);
 }
