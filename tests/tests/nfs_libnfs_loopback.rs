@@ -19,7 +19,9 @@ fn libnfs_lists_reads_and_writes() {
         assert!(listing.contains(name), "{name} missing from:\n{listing}");
     }
     // The symlink is listed as a link, never followed out of the export.
-    assert!(listing.lines().any(|l| l.starts_with('l') && l.contains("escape")));
+    assert!(listing
+        .lines()
+        .any(|l| l.starts_with('l') && l.contains("escape")));
 
     let (ok, out, err) = libnfs("nfs-ls", &["-R", &srv.url(&ro)]);
     assert!(ok, "nfs-ls -R: {err}");
@@ -44,7 +46,10 @@ fn libnfs_lists_reads_and_writes() {
     std::fs::write(&src, &payload).unwrap();
     let (ok, _, err) = libnfs(
         "nfs-cp",
-        &[&src.display().to_string(), &srv.url(&format!("{rw}/up.bin"))],
+        &[
+            &src.display().to_string(),
+            &srv.url(&format!("{rw}/up.bin")),
+        ],
     );
     assert!(ok, "nfs-cp: {err}");
     assert_eq!(std::fs::read(tree.rw().join("up.bin")).unwrap(), payload);
@@ -52,7 +57,10 @@ fn libnfs_lists_reads_and_writes() {
     // Read-only export: refused with ROFS, nothing written.
     let (ok, _, err) = libnfs(
         "nfs-cp",
-        &[&src.display().to_string(), &srv.url(&format!("{ro}/up.bin"))],
+        &[
+            &src.display().to_string(),
+            &srv.url(&format!("{ro}/up.bin")),
+        ],
     );
     assert!(!ok);
     assert!(err.contains("ROFS"), "{err}");

@@ -66,7 +66,10 @@ pub fn spec(path: &Path, writable: bool, allowed: &[&str]) -> ExportSpec {
         path: path.to_path_buf(),
         writable,
         root: !writable,
-        allowed: allowed.iter().map(|a| a.parse::<Ipv4Addr>().unwrap()).collect(),
+        allowed: allowed
+            .iter()
+            .map(|a| a.parse::<Ipv4Addr>().unwrap())
+            .collect(),
     }
 }
 
@@ -152,7 +155,11 @@ impl Client {
         assert_eq!(st, 0);
         let mut r = Reader::new(&body);
         let status = r.u32().unwrap();
-        let fh = if status == 0 { r.opaque(64).unwrap().to_vec() } else { vec![] };
+        let fh = if status == 0 {
+            r.opaque(64).unwrap().to_vec()
+        } else {
+            vec![]
+        };
         (status, fh)
     }
 
@@ -251,7 +258,10 @@ impl Tree {
         self.dir.path().join("state/handle.key")
     }
     pub fn specs(&self, allowed: &[&str]) -> Vec<ExportSpec> {
-        vec![spec(&self.ro(), false, allowed), spec(&self.rw(), true, allowed)]
+        vec![
+            spec(&self.ro(), false, allowed),
+            spec(&self.rw(), true, allowed),
+        ]
     }
 }
 
