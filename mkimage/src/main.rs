@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 mod check_cmdline;
 mod check_kernel;
+mod initramfs;
+mod list;
 
 #[derive(Parser)]
 #[command(name = "diskless-mkimage", version, about, long_about = None)]
@@ -20,6 +22,10 @@ enum Command {
     CheckCmdline(check_cmdline::Args),
     /// Will this kernel boot diskless nodes from NFS? And if not, what to change.
     CheckKernel(check_kernel::Args),
+    /// Build an initramfs that boots a stock kernel from an NFS root.
+    Initramfs(initramfs::Args),
+    /// Show what an initramfs holds (ours or any distribution's).
+    List(list::Args),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +33,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::CheckCmdline(a) => check_cmdline::run(a),
         Command::CheckKernel(a) => check_kernel::run(a),
+        Command::Initramfs(a) => initramfs::run(a),
+        Command::List(a) => list::run(a),
     };
     match result {
         Ok(code) => code,
