@@ -3,6 +3,7 @@
 //! line model and the boot loader configs rendered from them.
 
 pub mod cmdline;
+pub mod import;
 pub mod inventory;
 pub mod render;
 pub mod sntp;
