@@ -87,6 +87,13 @@ pub struct Args {
         default_value = "/var/lib/diskless/nfs-handle.key"
     )]
     pub nfs_key: PathBuf,
+    /// Do not start DHCP, router advertisements or SNTP.
+    #[arg(long)]
+    pub no_dhcp: bool,
+    /// Journal of pool leases (only used when the inventory has a
+    /// `dhcp_pool`) [default: /var/lib/diskless/dhcp.leases].
+    #[arg(long, value_name = "FILE")]
+    pub lease_file: Option<PathBuf>,
 }
 
 /// The running services; each returns when `shutdown` turns true.
@@ -250,7 +257,36 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         });
     }
 
-    // Further services (DHCP, SNTP) bind and spawn here.
+    // DHCP (+ proxyDHCP on 4011), IPv6 router advertisements, SNTP
+    if !args.no_dhcp {
+        let inv = shared.inventory.load_full();
+        let mut cfg = diskless_dhcp::DhcpConfig::from_inventory(&inv);
+        cfg.ipxe_url = format!("{}/boot.ipxe?mac={{mac}}", http_base(&inv, http_port));
+        if let Some(p) = &args.lease_file {
+            cfg.lease_file = Some(p.clone());
+        }
+        match diskless_dhcp::io::Service::bind(cfg, inv) {
+            // Not on the boot segment (e.g. serving files on loopback):
+            // the other services still run.
+            Err(e @ diskless_dhcp::io::IoError::NoInterface(_)) => {
+                warn!("dhcp: not started: {e}")
+            }
+            Err(e) => anyhow::bail!("dhcp: {e} (or start with --no-dhcp)"),
+            Ok(svc) => {
+                let shared_inv = shared.clone();
+                let svc = svc.with_inventory_source(move || shared_inv.inventory.load_full());
+                let mut stop = services.shutdown();
+                services.spawn("dhcp", async move {
+                    tokio::select! {
+                        r = svc.run() => r.map_err(Into::into),
+                        _ = stop.wait_for(|s| *s) => Ok(()),
+                    }
+                });
+            }
+        }
+    }
+
+    // Further services bind and spawn here.
 
     if let Err(e) = crate::notify::notify("READY=1") {
         warn!("could not notify systemd: {e}");

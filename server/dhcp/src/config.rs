@@ -90,6 +90,15 @@ pub enum ConfigError {
     PoolWithoutLeaseFile,
 }
 
+/// How nodes reach our HTTP service (no `:80` for the default port).
+pub fn http_base(server: Ipv4Addr, port: u16) -> String {
+    if port == 80 {
+        format!("http://{server}")
+    } else {
+        format!("http://{server}:{port}")
+    }
+}
+
 /// Where pool leases are journalled unless the caller says otherwise.
 pub const DEFAULT_LEASE_FILE: &str = "/var/lib/diskless/dhcp.leases";
 
@@ -142,7 +151,7 @@ impl DhcpConfig {
             static_lease_secs: c.lease_time,
             pool_lease_secs: c.lease_time,
             lease_file: c.dhcp_pool.map(|_| PathBuf::from(DEFAULT_LEASE_FILE)),
-            ipxe_url: format!("http://{}:{}/ipxe/{{name}}", c.server, c.http_port),
+            ipxe_url: format!("{}/boot.ipxe?mac={{mac}}", http_base(c.server, c.http_port)),
             sntp: c.sntp,
             ra: RaConfig {
                 enabled: c.router_advertisements,

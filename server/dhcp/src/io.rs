@@ -146,32 +146,29 @@ fn committer(mut journal: Option<Journal>, sock: std::net::UdpSocket, rx: mpsc::
     }
 }
 
-/// Serves DHCP on `iface` (ports 67 and 4011) until the future is dropped.
-pub async fn run_dhcp(
+type InventorySource = Box<dyn Fn() -> Arc<Inventory> + Send>;
+
+/// Serves DHCP on the bound 67/4011 sockets until the future is dropped.
+/// `inventory`, when given, is asked per packet for the current inventory
+/// (SIGHUP reloads); pool leases survive a swap.
+async fn serve_dhcp(
     mut dhcp: Dhcp,
     journal: Option<Journal>,
-    iface: &str,
-) -> Result<(), IoError> {
-    let s67 = udp_socket(iface, SERVER_PORT, "DHCP (67)")?;
-    let s4011 = udp_socket(iface, PXE_PORT, "PXE (4011)")?;
-    let err = |source| IoError::Socket {
-        what: "DHCP",
-        iface: iface.into(),
-        source,
-    };
-    let commit_sock: std::net::UdpSocket = s67.try_clone().map_err(err)?.into();
-    commit_sock.set_nonblocking(false).map_err(err)?;
-    let to_tokio = |s: Socket| -> Result<tokio::net::UdpSocket, IoError> {
-        s.set_nonblocking(true).map_err(err)?;
-        tokio::net::UdpSocket::from_std(s.into()).map_err(err)
+    s67: Socket,
+    s4011: Socket,
+    inventory: Option<InventorySource>,
+) -> std::io::Result<()> {
+    let commit_sock: std::net::UdpSocket = s67.try_clone()?.into();
+    commit_sock.set_nonblocking(false)?;
+    let to_tokio = |s: Socket| -> std::io::Result<tokio::net::UdpSocket> {
+        s.set_nonblocking(true)?;
+        tokio::net::UdpSocket::from_std(s.into())
     };
     let (s67, s4011) = (to_tokio(s67)?, to_tokio(s4011)?);
     let (tx, rx) = mpsc::channel::<Pending>();
     std::thread::Builder::new()
         .name("dhcp-commit".into())
-        .spawn(move || committer(journal, commit_sock, rx))
-        .map_err(err)?;
-    tracing::info!(%iface, mode = ?dhcp.config().mode, "DHCP listening on 67 and 4011");
+        .spawn(move || committer(journal, commit_sock, rx))?;
     let mut b67 = vec![0u8; 1500];
     let mut b4011 = vec![0u8; 1500];
     loop {
@@ -180,6 +177,12 @@ pub async fn run_dhcp(
             r = s4011.recv_from(&mut b4011) => match r { Ok((n, s)) => (Port::Pxe, n, s, &s4011), Err(_) => continue },
         };
         let SocketAddr::V4(src) = src else { continue };
+        if let Some(get) = &inventory {
+            let cur = get();
+            if !Arc::ptr_eq(&cur, dhcp.inventory()) {
+                dhcp.set_inventory(cur);
+            }
+        }
         let bytes = if port == Port::Dhcp {
             &b67[..n]
         } else {
@@ -207,47 +210,113 @@ pub async fn run_dhcp(
     }
 }
 
-/// Runs every address-and-time service the config asks for: DHCP (unless
-/// the mode is `off`), router advertisements, SNTP on the server address.
-/// Returns the shared event log right away through `on_events`.
-pub async fn run_all(
-    cfg: DhcpConfig,
-    inv: Arc<Inventory>,
-    on_events: impl FnOnce(Arc<Events>),
-) -> Result<(), IoError> {
-    let iface = serving_interface(&cfg)?;
-    let ra = cfg.ra.clone();
-    let sntp = cfg.sntp;
-    let server = cfg.server;
-    let mode = cfg.mode;
-    let (dhcp, journal) = prepare(cfg, inv)?;
-    on_events(Arc::clone(&dhcp.events));
-    let dhcp_fut = async {
-        if mode == DhcpMode::Off {
-            std::future::pending::<()>().await;
-        }
-        run_dhcp(dhcp, journal, &iface).await
-    };
-    let ra_fut = async {
-        if ra.enabled {
-            if let Err(e) = crate::ra::run(&iface, &ra).await {
-                tracing::warn!(%iface, "router advertisements disabled: {e}");
+/// DHCP, router advertisements and SNTP with every socket already bound,
+/// so a taken port or a missing interface fails before anything serves.
+pub struct Service {
+    iface: String,
+    dhcp: Option<(Dhcp, Option<Journal>, Socket, Socket)>,
+    ra: Option<crate::config::RaConfig>,
+    sntp: Option<std::net::UdpSocket>,
+    inventory: Option<InventorySource>,
+    pub events: Arc<Events>,
+}
+
+impl Service {
+    /// Replays the lease file and binds: DHCP on 67/4011 of the serving
+    /// interface (unless the mode is `off`), SNTP on the server address:123.
+    /// Router advertisements open their raw socket in `run` and only warn
+    /// when IPv6 is unavailable.
+    pub fn bind(cfg: DhcpConfig, inv: Arc<Inventory>) -> Result<Service, IoError> {
+        let iface = serving_interface(&cfg)?;
+        let ra = cfg.ra.enabled.then(|| cfg.ra.clone());
+        let sntp = if cfg.sntp {
+            let addr = SocketAddr::new(IpAddr::V4(cfg.server), diskless_common::sntp::PORT);
+            let s = std::net::UdpSocket::bind(addr).map_err(|source| IoError::Socket {
+                what: "SNTP (123)",
+                iface: iface.clone(),
+                source,
+            })?;
+            Some(s)
+        } else {
+            None
+        };
+        let mode = cfg.mode;
+        let (dhcp, journal) = prepare(cfg, inv)?;
+        let events = Arc::clone(&dhcp.events);
+        let dhcp = if mode == DhcpMode::Off {
+            None
+        } else {
+            let s67 = udp_socket(&iface, SERVER_PORT, "DHCP (67)")?;
+            let s4011 = udp_socket(&iface, PXE_PORT, "PXE (4011)")?;
+            Some((dhcp, journal, s67, s4011))
+        };
+        Ok(Service {
+            iface,
+            dhcp,
+            ra,
+            sntp,
+            inventory: None,
+            events,
+        })
+    }
+
+    /// Ask `get` for the current inventory on every packet (SIGHUP reload).
+    pub fn with_inventory_source(
+        mut self,
+        get: impl Fn() -> Arc<Inventory> + Send + 'static,
+    ) -> Self {
+        self.inventory = Some(Box::new(get));
+        self
+    }
+
+    pub fn interface(&self) -> &str {
+        &self.iface
+    }
+
+    /// Serves until the future is dropped (or a socket fails).
+    pub async fn run(self) -> Result<(), IoError> {
+        let iface = self.iface;
+        let sock_err = |what| {
+            let iface = iface.clone();
+            move |source| IoError::Socket {
+                what,
+                iface,
+                source,
             }
-        }
-        std::future::pending::<Result<(), IoError>>().await
-    };
-    let sntp_fut = async {
-        if sntp {
-            let bind = SocketAddr::new(IpAddr::V4(server), diskless_common::sntp::PORT);
-            if let Err(e) = crate::sntp::run(bind).await {
-                return Err(IoError::Socket {
-                    what: "SNTP (123)",
-                    iface: iface.clone(),
-                    source: e,
-                });
+        };
+        let dhcp_fut = async {
+            match self.dhcp {
+                Some((dhcp, journal, s67, s4011)) => {
+                    tracing::info!(%iface, mode = ?dhcp.config().mode, "DHCP listening on 67 and 4011");
+                    serve_dhcp(dhcp, journal, s67, s4011, self.inventory)
+                        .await
+                        .map_err(sock_err("DHCP"))
+                }
+                None => std::future::pending().await,
             }
-        }
-        std::future::pending::<Result<(), IoError>>().await
-    };
-    tokio::try_join!(dhcp_fut, ra_fut, sntp_fut).map(|_| ())
+        };
+        let ra_fut = async {
+            if let Some(ra) = &self.ra {
+                if let Err(e) = crate::ra::run(&iface, ra).await {
+                    tracing::warn!(%iface, "router advertisements disabled: {e}");
+                }
+            }
+            std::future::pending::<Result<(), IoError>>().await
+        };
+        let sntp_fut = async {
+            if let Some(s) = self.sntp {
+                s.set_nonblocking(true).map_err(sock_err("SNTP (123)"))?;
+                let s = tokio::net::UdpSocket::from_std(s).map_err(sock_err("SNTP (123)"))?;
+                tracing::info!(
+                    "SNTP server listening on {}",
+                    s.local_addr().map_err(sock_err("SNTP (123)"))?
+                );
+                crate::sntp::run_on(s)
+                    .await
+                    .map_err(sock_err("SNTP (123)"))?;
+            }
+            std::future::pending::<Result<(), IoError>>().await
+        };
+        tokio::try_join!(dhcp_fut, ra_fut, sntp_fut).map(|_| ())
+    }
 }

@@ -127,6 +127,12 @@ impl Journal {
             path: path.into(),
             source,
         };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| JournalError::Open {
+                path: dir.into(),
+                source,
+            })?;
+        }
         let tmp = path.with_extension("compacting");
         let mut buf = Vec::new();
         for r in live {

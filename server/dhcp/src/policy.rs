@@ -83,6 +83,10 @@ impl Dhcp {
         &self.pool
     }
 
+    pub fn inventory(&self) -> &Arc<Inventory> {
+        &self.inv
+    }
+
     /// Swap in a reloaded inventory (SIGHUP); pool leases are kept.
     pub fn set_inventory(&mut self, inv: Arc<Inventory>) {
         self.inv = inv;

@@ -355,11 +355,14 @@ fn firmware_picks_the_loader() {
         &request(CARTMAN, ZERO, ZERO, false, &with(1, &[&ipxe])),
         Port::Dhcp,
     );
+    let url = b"http://172.16.1.1:8080/boot.ipxe?mac=00-18-f3-70-91-b9";
+    assert_eq!(opt(&r, 67), Some(&url[..]));
     assert_eq!(
-        opt(&r, 67),
-        Some(&b"http://172.16.1.1:8080/ipxe/cartman"[..])
+        &r[108..108 + url.len()],
+        url,
+        "file field holds the URL too"
     );
-    assert_eq!(&r[108..144], b"http://172.16.1.1:8080/ipxe/cartman\0");
+    assert_eq!(r[108 + url.len()], 0);
 }
 
 #[test]
