@@ -1,0 +1,152 @@
+//! `diskless-server serve` as an admin meets it: a taken port, SIGHUP with
+//! a good and a broken inventory, SIGTERM, systemd readiness.
+
+mod tftp_support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tftp_support::*;
+
+#[test]
+fn taken_port_is_refused_with_a_clear_message() {
+    let s = Server::start(&[]);
+    let out = Command::new(server_bin())
+        .args(["serve", "--inventory"])
+        .arg(seed_inventory())
+        .arg("--boot-root")
+        .arg(s.root.path())
+        .args([
+            "--listen",
+            "127.0.0.1",
+            "--tftp-port",
+            &s.tftp_port.to_string(),
+            "--http-port",
+            "0",
+        ])
+        .args(ONLY_FILES)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already taken") && err.contains("--tftp-port"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_boot_root_is_a_clear_error() {
+    let out = Command::new(server_bin())
+        .args(["serve", "--inventory"])
+        .arg(seed_inventory())
+        .args([
+            "--boot-root",
+            "/nonexistent/diskless-boot",
+            "--listen",
+            "127.0.0.1",
+        ])
+        .args(["--tftp-port", "0", "--http-port", "0"])
+        .args(ONLY_FILES)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--boot-root"), "{err}");
+}
+
+#[test]
+fn sighup_reloads_and_keeps_old_inventory_on_errors() {
+    let dir = TempDir::new("hup");
+    let inv = dir.path().join("inv.toml");
+    let seed = std::fs::read_to_string(seed_inventory()).unwrap();
+    std::fs::write(&inv, &seed).unwrap();
+    let s = Server::start_with(&inv, &[]);
+    assert_eq!(s.status()["nodes"], 3);
+
+    // A broken inventory: refused, old one keeps serving.
+    std::fs::write(&inv, "[cluster]\nname = 3\n").unwrap();
+    s.signal("HUP");
+    let until = Instant::now() + Duration::from_secs(20);
+    while !s.log_text().contains("reload refused") {
+        assert!(
+            Instant::now() < until,
+            "no refusal logged: {}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(s.status()["nodes"], 3);
+    let c = RawClient::new(s.tftp_port);
+    assert!(c.fetch(b"pxelinux.cfg/01-00-18-f3-70-91-b9").is_ok());
+
+    // A valid new inventory where kenny got a new NIC: picked up.
+    let moved = seed.replace("00:1c:c0:12:34:56", "00:1c:c0:12:34:57");
+    assert_ne!(moved, seed);
+    std::fs::write(&inv, moved).unwrap();
+    s.signal("HUP");
+    let until = Instant::now() + Duration::from_secs(20);
+    while !s.log_text().contains("inventory reloaded") {
+        assert!(
+            Instant::now() < until,
+            "reload not applied: {}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(c.first_error(b"pxelinux.cfg/01-00-1c-c0-12-34-56"), Some(1));
+    let cfg = c.fetch(b"pxelinux.cfg/01-00-1c-c0-12-34-57").unwrap();
+    assert!(String::from_utf8(cfg).unwrap().contains("kenny"));
+}
+
+#[test]
+fn sigterm_stops_cleanly() {
+    let mut s = Server::start(&[]);
+    s.signal("TERM");
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            assert!(st.success(), "exit status {st}");
+            break;
+        }
+        assert!(Instant::now() < until, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn notifies_systemd_when_sockets_are_bound() {
+    let dir = TempDir::new("notify");
+    let sock_path = dir.path().join("notify.sock");
+    let rx = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let root = TempDir::new("notify-root");
+    let mut child = Command::new(server_bin())
+        .args(["serve", "--inventory"])
+        .arg(seed_inventory())
+        .arg("--boot-root")
+        .arg(root.path())
+        .args([
+            "--listen",
+            "127.0.0.1",
+            "--tftp-port",
+            "0",
+            "--http-port",
+            "0",
+        ])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .args(ONLY_FILES)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 128];
+    let n = rx.recv(&mut buf);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert_eq!(&buf[..n.expect("READY=1 within 20 s")], b"READY=1");
+}
