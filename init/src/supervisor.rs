@@ -180,9 +180,10 @@ impl Supervisor {
         {
             self.all_spawned_logged = true;
             let running = self.services.iter().filter(|s| s.pid().is_some()).count();
+            let at = sys.monotonic();
             info!(
                 "all services spawned ({running} running) {:.1} ms after init start",
-                now.saturating_sub(self.t0).as_secs_f64() * 1e3
+                at.saturating_sub(self.t0).as_secs_f64() * 1e3
             );
         }
     }

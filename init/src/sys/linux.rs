@@ -265,9 +265,15 @@ impl Sys for LinuxSys {
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir("/")
             .stdin(Stdio::null());
-        // SAFETY: setsid is async-signal-safe; std resets the signal mask.
+        // SAFETY: only async-signal-safe calls between fork and exec. The
+        // child must not inherit init's blocked signals (services would
+        // ignore SIGTERM) nor Rust's ignored SIGPIPE.
         unsafe {
             cmd.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
                 libc::setsid();
                 Ok(())
             });

@@ -1,0 +1,172 @@
+//! diskless-init as PID 1 on the test bed's custom kernel, root on an ext4
+//! image (until our NFS server serves roots): SSH works, rpcbind and gmond
+//! run, /dev/pts and /dev/fd exist, the clock comes from SNTP (QEMU starts
+//! in 2001), orphans are reaped, an unreachable NFS line in fstab holds up
+//! nothing, and `poweroff` over SSH shuts the node down.
+//!
+//! Needs root and QEMU (CI runs as root after `diskless-qemu setup`).
+
+mod init_support;
+
+use diskless_qemu::netns::Netns;
+use diskless_qemu::ssh::{Ssh, SshKey};
+use diskless_qemu::vm::{Nic, NicModel, Vm, VmConfig};
+use diskless_qemu::{kernel, test_lock};
+use init_support::{host_time, is_root, root_image, SntpResponder};
+use std::time::{Duration, Instant};
+
+const NODE_IP: &str = "172.16.1.10";
+const SERVER_IP: &str = "172.16.1.1";
+
+// /culc points at a server with no NFS service: it must be retried in the
+// background while everything else comes up.
+const FSTAB: &str = "/dev/vda / ext4 defaults 0 0
+proc /proc proc defaults,noauto 0 0
+none /tmp tmpfs defaults,noauto,size=10M,nodev,nosuid 0 0
+172.16.1.1:/home/common/culc /culc nfs\\
+  hard,intr,nodev,rw,defaults,proto=tcp 0  0
+";
+
+#[test]
+fn diskless_init_boots_supervises_and_powers_off() -> anyhow::Result<()> {
+    if !is_root() {
+        eprintln!("skipped: needs root (network namespaces, QEMU taps)");
+        return Ok(());
+    }
+    let _slot = test_lock();
+    let k = kernel::custom_kernel()?;
+    let key = SshKey::generate()?;
+    let work = std::env::temp_dir().join(format!("init-qemu-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    // No init.toml: the defaults (rpcbind, gmond, sshd) must be found.
+    let img = root_image(&work, &key.public_key()?, FSTAB, None)?;
+
+    let ns = Netns::new("init")?;
+    ns.add_tap("tap0")?;
+    let sntp = SntpResponder::start(&ns, SERVER_IP)?;
+    // Gateway set so gmond's multicast channel has a route (inside the netns).
+    let mut cfg = VmConfig::direct(
+        "init",
+        k.bzimage.clone(),
+        &format!(
+            "root=/dev/vda rw init=/sbin/diskless-init \
+             ip={NODE_IP}:{SERVER_IP}:{SERVER_IP}:255.255.255.0:node10:eth0:off"
+        ),
+    );
+    cfg.rtc_base = Some("2001-01-01".into());
+    cfg.nics.push(Nic {
+        tap: "tap0".into(),
+        mac: "52:54:00:12:34:10".into(),
+        model: NicModel::VirtioNet,
+    });
+    cfg.disks.push(img.clone());
+    let mut vm = Vm::start(&cfg, &ns)?;
+    vm.wait_for(
+        "diskless-init: all services spawned",
+        Duration::from_secs(240),
+    )?;
+
+    let ssh = Ssh::new(&ns, NODE_IP, &key);
+    let banner = ssh
+        .wait_banner(Duration::from_secs(120))
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", vm.diagnostics()))?;
+    assert!(banner.starts_with("SSH-2.0-OpenSSH"), "banner: {banner}");
+
+    // Clock: set by SNTP to within 1 s of the host's (RTC said 2001).
+    let before = host_time();
+    let guest: f64 = ssh.check("date +%s.%N")?.trim().parse()?;
+    let after = host_time();
+    assert!(
+        guest > before - 1.0 && guest < after + 1.0,
+        "guest clock {guest}, host {before}..{after}\n{}",
+        vm.diagnostics()
+    );
+    assert!(sntp.stop() >= 1, "the SNTP responder was never asked");
+
+    let out = ssh.check(
+        "hostname; ps -e -o comm=; test -d /dev/pts && echo PTS; test -e /dev/fd/0 && echo FD; \
+         findmnt -n -o FSTYPE /run; grep VmRSS /proc/1/status",
+    )?;
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[0], "node10", "hostname from ip= wins: {out}");
+    for p in ["rpcbind", "gmond", "sshd"] {
+        assert!(
+            lines.contains(&p),
+            "{p} not running:\n{out}\n{}",
+            vm.diagnostics()
+        );
+    }
+    assert!(lines.contains(&"PTS") && lines.contains(&"FD"), "{out}");
+    assert!(lines.contains(&"tmpfs"), "/run is not tmpfs: {out}");
+    let rss = lines
+        .iter()
+        .find(|l| l.starts_with("VmRSS"))
+        .copied()
+        .unwrap_or("?");
+    eprintln!("PID 1 {rss}");
+
+    // Orphans: background sleeps whose parents exit are reparented to PID 1;
+    // when they end, PID 1 must reap them.
+    ssh.check("for i in 1 2 3 4 5 6 7 8; do sh -c 'sleep 1 &'; done")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let z = ssh.check("ps -e -o stat=,comm= | grep -c '^Z' || true")?;
+        let sleeping = ssh.check("ps -e -o comm= | grep -c '^sleep$' || true")?;
+        if z.trim() == "0" && sleeping.trim() == "0" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "zombies remain: {z} / sleeps {sleeping}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // The unreachable /culc is being retried, and it delayed nothing above.
+    let console = vm.console_text();
+    assert!(console.contains("on /culc failed"), "{}", vm.diagnostics());
+    assert!(
+        console.contains("clock set from 172.16.1.1:123"),
+        "{}",
+        vm.diagnostics()
+    );
+
+    // poweroff over SSH: ordered shutdown, then reboot(2).
+    let _ = ssh.run("poweroff");
+    vm.wait_for("diskless-init: shutdown took", Duration::from_secs(60))?;
+    // Without ACPI the kernel turns power-off into halt ("System halted").
+    vm.wait_for("reboot: ", Duration::from_secs(30))?;
+    let console = vm.console_text();
+    assert!(
+        !console.contains("ignored SIGTERM"),
+        "services must get an unblocked SIGTERM:\n{}",
+        vm.diagnostics()
+    );
+    let acpi = std::fs::read_to_string(&k.config)?.contains("CONFIG_ACPI=y");
+    if acpi {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while vm.is_running() {
+            assert!(
+                Instant::now() < deadline,
+                "QEMU still running after power down"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    } else {
+        eprintln!(
+            "note: kernel has no ACPI, so QEMU cannot power off; the kernel reached power down"
+        );
+    }
+    eprintln!("timeline:\n{}", vm.timeline());
+    for l in vm
+        .console_text()
+        .lines()
+        .filter(|l| l.contains("diskless-init:"))
+    {
+        eprintln!("{l}");
+    }
+    drop(vm);
+    drop(ns);
+    std::fs::remove_dir_all(&work)?;
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! Shared by the `init_*` QEMU tests: the static diskless-init binary, a
+//! node root with it installed as `/sbin/init`'s replacement, and a tiny
+//! SNTP responder on the server address inside the test's namespace.
+
+#![allow(dead_code)]
+
+use anyhow::{bail, Context, Result};
+use diskless_common::sntp::{Repr, Timestamp};
+use diskless_qemu::netns::Netns;
+use diskless_qemu::rootfs;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn newest_source(dir: &Path) -> SystemTime {
+    let mut newest = UNIX_EPOCH;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            let t = if p.is_dir() {
+                newest_source(&p)
+            } else {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(UNIX_EPOCH)
+            };
+            newest = newest.max(t);
+        }
+    }
+    newest
+}
+
+/// The static `diskless-init` (profile `init`, `+crt-static`):
+/// `$DISKLESS_INIT_BIN`, else the workspace's build if it is newer than the
+/// sources, else built now into `target/init-static` (a separate target dir,
+/// so the running `cargo test` holds no lock we need).
+pub fn init_binary() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("DISKLESS_INIT_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let ws = workspace();
+    let src = newest_source(&ws.join("init/src")).max(newest_source(&ws.join("common/src")));
+    let fresh = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .map(|t| t >= src)
+            .unwrap_or(false)
+    };
+    let prebuilt = ws.join("target/x86_64-unknown-linux-gnu/init/diskless-init");
+    if fresh(&prebuilt) {
+        return Ok(prebuilt);
+    }
+    let own = ws.join("target/init-static/x86_64-unknown-linux-gnu/init/diskless-init");
+    if fresh(&own) {
+        return Ok(own);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = std::process::Command::new(cargo)
+        .current_dir(&ws)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args([
+            "build",
+            "--profile",
+            "init",
+            "-p",
+            "diskless-init",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "--target-dir",
+            "target/init-static",
+        ])
+        .status()
+        .context("running cargo to build the static diskless-init")?;
+    if !st.success() {
+        bail!("building the static diskless-init failed ({st})");
+    }
+    Ok(own)
+}
+
+/// Installs `init` as `/sbin/diskless-init` and the `reboot`/`poweroff`/
+/// `halt` links to it (replacing sysvinit's).
+pub fn install_init(root: &Path, init: &Path) -> Result<()> {
+    let sbin = root.join("sbin");
+    let dest = sbin.join("diskless-init");
+    std::fs::copy(init, &dest).with_context(|| format!("copying {}", init.display()))?;
+    for name in ["reboot", "poweroff", "halt"] {
+        let l = sbin.join(name);
+        let _ = std::fs::remove_file(&l);
+        std::os::unix::fs::symlink("diskless-init", &l)?;
+    }
+    Ok(())
+}
+
+/// A root image at `work/root.ext4`: the test bed's Debian root with
+/// diskless-init, the SSH key, `fstab`, and `init.toml` when given.
+pub fn root_image(
+    work: &Path,
+    pubkey: &str,
+    fstab: &str,
+    init_toml: Option<&str>,
+) -> Result<PathBuf> {
+    let root = work.join("root");
+    let _ = std::fs::remove_dir_all(&root);
+    rootfs::unpack(&root)?;
+    rootfs::inject_ssh_key(&root, pubkey)?;
+    // ip= names the node; a different /etc/hostname shows which one wins.
+    rootfs::set_hostname(&root, "from-etc-hostname")?;
+    std::fs::write(root.join("etc/fstab"), fstab)?;
+    if let Some(t) = init_toml {
+        std::fs::create_dir_all(root.join("etc/diskless"))?;
+        std::fs::write(root.join("etc/diskless/init.toml"), t)?;
+    }
+    install_init(&root, &init_binary()?)?;
+    let img = work.join("root.ext4");
+    rootfs::ext4_image(&root, &img)?;
+    std::fs::remove_dir_all(&root)?;
+    Ok(img)
+}
+
+/// Answers SNTP requests on `server_ip:123` inside the namespace with the
+/// host's clock, until dropped.
+pub struct SntpResponder {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u32>>,
+}
+
+impl SntpResponder {
+    pub fn start(ns: &Netns, server_ip: &str) -> Result<SntpResponder> {
+        let addr = format!("{server_ip}:123");
+        let sock = ns.run_in(move || UdpSocket::bind(&addr))??;
+        sock.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut answered = 0;
+            let mut buf = [0u8; 512];
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                let rx = now();
+                let Ok(req) = Repr::parse_bytes(&buf[..n]) else {
+                    continue;
+                };
+                let reply = Repr::server_reply(&req, 1, *b"LOCL", rx, now());
+                if sock.send_to(&reply.to_bytes(), from).is_ok() {
+                    answered += 1;
+                }
+            }
+            answered
+        });
+        Ok(SntpResponder {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops and returns how many requests were answered.
+    pub fn stop(mut self) -> u32 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
+    }
+}
+
+impl Drop for SntpResponder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_unix(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
+}
+
+/// Host wall clock in seconds.
+pub fn host_time() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
