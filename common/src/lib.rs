@@ -2,6 +2,8 @@
 //! source of truth for DHCP, boot configs and exports), the kernel command
 //! line model and the boot loader configs rendered from them.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod cmdline;
 pub mod import;
 pub mod inventory;

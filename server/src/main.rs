@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod check;
 mod generated;
@@ -13,7 +13,18 @@ mod notify;
 mod serve;
 
 #[derive(Parser)]
-#[command(name = "diskless-server", version, about, long_about = None)]
+#[command(
+    name = "diskless-server",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:
+  diskless-server import --dhcpd /etc/dhcp/dhcpd.conf --pxelinux-dir /tftpboot/pxelinux.cfg -o inventory.toml
+  diskless-server check --inventory inventory.toml
+  diskless-server serve --inventory inventory.toml
+
+Man pages: diskless-server generate-man DIR; completions: diskless-server completions bash"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,6 +38,12 @@ enum Command {
     Check(check::Args),
     /// Run the services named by the inventory in the foreground.
     Serve(serve::Args),
+    /// Write man pages into DIR (generated from these definitions).
+    #[command(hide = true)]
+    GenerateMan(diskless_common::cli::ManArgs),
+    /// Print a shell completion script.
+    #[command(hide = true)]
+    Completions(diskless_common::cli::CompletionArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +52,12 @@ fn main() -> ExitCode {
         Command::Import(a) => import::run(a),
         Command::Check(a) => check::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::GenerateMan(a) => {
+            diskless_common::cli::man(Cli::command(), &a).map_err(anyhow::Error::msg)
+        }
+        Command::Completions(a) => {
+            diskless_common::cli::completions(Cli::command(), &a).map_err(anyhow::Error::msg)
+        }
     };
     match result {
         Ok(code) => code,
