@@ -1,10 +1,180 @@
-//! `diskless-qemu bench init` (stub: the owning helper replaces this body).
+//! `diskless-qemu bench init`: diskless-init against the seed's bash
+//! `Rcinit` (run by sysvinit from the seed's inittab), on the same custom
+//! kernel and the same ext4 root image (QEMU `snapshot=on`, so every boot
+//! starts from identical bytes). Measured on the host from console arrival
+//! times: "Run … as init process" → services spawned, and → SSH banner.
+//!
+//! The root's fstab has the seed's `proc`/`tmp`/`sys` lines but no `/culc`:
+//! without an NFS server the seed's `mount /culc` would block its boot for
+//! minutes (that is the seed's design flaw, not a fair race).
 
-use anyhow::Result;
+use crate::netns::Netns;
+use crate::ssh::{Ssh, SshKey};
+use crate::vm::{Nic, NicModel, Vm, VmConfig};
+use crate::{kernel, rootfs};
+use anyhow::{bail, Context, Result};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const RCINIT: &str = include_str!("../../peers/seed/Rcinit");
+const INITTAB: &str = include_str!("../../peers/seed/inittab");
+const FSTAB: &str = "/dev/vda / ext4 defaults 0 0
+proc      /proc    proc    defaults,noauto          0  0
+none      /tmp     tmpfs   defaults,noauto,size=10M,nodev,nosuid 0  0
+none      /sys     sysfs   defaults,noauto          0  0
+";
+const NODE_IP: &str = "172.16.1.10";
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Boots per init (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: u32,
+    /// The static diskless-init to test (default: $DISKLESS_INIT_BIN, else
+    /// target/x86_64-unknown-linux-gnu/init/diskless-init).
+    #[arg(long)]
+    pub init_bin: Option<PathBuf>,
+    /// Give up on a boot after this many seconds.
+    #[arg(long, default_value_t = 240)]
+    pub timeout: u64,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!("bench init: not implemented yet")
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Ours,
+    Seed,
+}
+
+/// One boot's figures, in seconds after "Run … as init process" arrived.
+struct Sample {
+    spawned: f64,
+    banner: f64,
+}
+
+fn init_bin(args: &Args) -> Result<PathBuf> {
+    let p = args
+        .init_bin
+        .clone()
+        .or_else(|| std::env::var_os("DISKLESS_INIT_BIN").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("target/x86_64-unknown-linux-gnu/init/diskless-init"));
+    if !p.is_file() {
+        bail!(
+            "{} not found; build it with RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --profile init -p diskless-init --target x86_64-unknown-linux-gnu, or pass --init-bin",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+fn build_image(work: &Path, init: &Path, pubkey: &str) -> Result<PathBuf> {
+    let root = work.join("root");
+    rootfs::unpack(&root)?;
+    rootfs::inject_ssh_key(&root, pubkey)?;
+    std::fs::copy(init, root.join("sbin/diskless-init"))
+        .with_context(|| format!("copying {}", init.display()))?;
+    let rc = root.join("usr/bin/Rcinit");
+    std::fs::write(&rc, RCINIT)?;
+    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::write(root.join("etc/inittab"), INITTAB)?;
+    std::fs::write(root.join("etc/fstab"), FSTAB)?;
+    let img = work.join("root.ext4");
+    rootfs::ext4_image(&root, &img)?;
+    std::fs::remove_dir_all(&root)?;
+    Ok(img)
+}
+
+fn boot(which: Which, bz: &Path, img: &Path, key: &SshKey, timeout: Duration) -> Result<Sample> {
+    let ns = Netns::new("bench-init")?;
+    ns.add_tap("tap0")?;
+    let init = match which {
+        Which::Ours => "/sbin/diskless-init",
+        Which::Seed => "/sbin/init",
+    };
+    let mut cfg = VmConfig::direct(
+        "bench-init",
+        bz.to_path_buf(),
+        &format!(
+            "root=/dev/vda rw init={init} diskless.sntp=off \
+             ip={NODE_IP}:172.16.1.1:172.16.1.1:255.255.255.0:node10:eth0:off"
+        ),
+    );
+    cfg.nics.push(Nic {
+        tap: "tap0".into(),
+        mac: "52:54:00:12:34:10".into(),
+        model: NicModel::VirtioNet,
+    });
+    cfg.extra_args.extend([
+        "-drive".to_string(),
+        format!(
+            "file={},format=raw,if=none,id=root,snapshot=on",
+            img.display()
+        ),
+        "-device".to_string(),
+        "virtio-blk-pci,drive=root".to_string(),
+    ]);
+    let mut vm = Vm::start(&cfg, &ns)?;
+    let t_init = vm.wait_for("as init process", timeout)?;
+    let spawned_pat = match which {
+        Which::Ours => "diskless-init: all services spawned",
+        Which::Seed => "diskless: services up",
+    };
+    let ssh = Ssh::new(&ns, NODE_IP, key);
+    ssh.wait_banner(timeout)
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", vm.diagnostics()))?;
+    let banner = vm.started().elapsed();
+    let spawned = vm.wait_for(spawned_pat, Duration::from_secs(5))?;
+    Ok(Sample {
+        spawned: (spawned.saturating_sub(t_init)).as_secs_f64(),
+        banner: (banner.saturating_sub(t_init)).as_secs_f64(),
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let init = init_bin(&args)?;
+    let k = kernel::custom_kernel()?;
+    let key = SshKey::generate()?;
+    let work = std::env::temp_dir().join(format!("bench-init-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let img = build_image(&work, &init, &key.public_key()?)?;
+    let timeout = Duration::from_secs(args.timeout);
+    let mut ours = vec![];
+    let mut seed = vec![];
+    for i in 0..args.runs.max(1) {
+        for (which, out, name) in [
+            (Which::Ours, &mut ours, "diskless-init"),
+            (Which::Seed, &mut seed, "seed Rcinit"),
+        ] {
+            let s = boot(which, &k.bzimage, &img, &key, timeout)?;
+            eprintln!(
+                "run {}: {name}: services spawned {:.0} ms, SSH banner {:.0} ms after init start",
+                i + 1,
+                s.spawned * 1e3,
+                s.banner * 1e3
+            );
+            out.push(s);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    let med = |v: &[Sample], f: fn(&Sample) -> f64| median(v.iter().map(f).collect());
+    let (os, ss) = (med(&ours, |s| s.spawned), med(&seed, |s| s.spawned));
+    let (ob, sb) = (med(&ours, |s| s.banner), med(&seed, |s| s.banner));
+    println!("init start -> services spawned (median of {}): ours {:.0} ms, seed-rcinit {:.0} ms, ratio {:.2}x", ours.len(), os * 1e3, ss * 1e3, ss / os);
+    println!("init start -> SSH banner (median of {}):", ours.len());
+    println!(
+        "ours {:.0} ms, seed-rcinit {:.0} ms, ratio {:.2}x",
+        ob * 1e3,
+        sb * 1e3,
+        sb / ob
+    );
+    Ok(())
 }
