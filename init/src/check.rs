@@ -50,7 +50,14 @@ pub fn check(root: &Path) -> Report {
             }
         }
         let names: Vec<&str> = cfg.services.iter().map(|s| s.name.as_str()).collect();
-        r.notes.push(format!("services: {}", names.join(", ")));
+        if names.is_empty() {
+            r.notes.push(
+                "no services: init.toml lists none and none of rpcbind, gmond, sshd is installed"
+                    .into(),
+            );
+        } else {
+            r.notes.push(format!("services: {}", names.join(", ")));
+        }
     }
     let fstab_path = inside("/etc/fstab");
     match std::fs::read_to_string(&fstab_path) {

@@ -64,7 +64,14 @@ fn pid1() -> ! {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
+    // As PID 1, arguments are whatever the kernel did not understand on its
+    // command line (`single`, `nosplash`, …): never a reason to exit.
+    if std::process::id() == 1 {
+        pid1();
+    }
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let argv0 = args.first().map(String::as_str).unwrap_or("");
     let name = argv0.rsplit('/').next().unwrap_or(argv0);
     if matches!(name, "reboot" | "poweroff" | "halt") {
@@ -72,7 +79,6 @@ fn main() -> ExitCode {
     }
     let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
     match rest.as_slice() {
-        [] if std::process::id() == 1 => pid1(),
         [] => {
             eprintln!(
                 "diskless-init: not PID 1. Boot with init=/sbin/diskless-init, or validate a root with `diskless-init --check --root DIR` (see --help)"
