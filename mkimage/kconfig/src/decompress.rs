@@ -111,11 +111,12 @@ fn xz(data: &[u8], out: &mut Limited) -> Result<(), String> {
     let mut first_err = None;
     for end in ends {
         out.0.clear();
-        let mut r = std::io::BufReader::new(&data[..end]);
-        match lzma_rs::xz_decompress(&mut r, out) {
+        // lzma-rust2 also undoes the x86 BCJ filter the kernel's xz uses.
+        let r = lzma_rust2::XzReader::new(&data[..end], false);
+        match copy(r, out) {
             Ok(()) => return Ok(()),
             Err(e) => {
-                first_err.get_or_insert(e.to_string());
+                first_err.get_or_insert(e);
             }
         }
     }
@@ -217,7 +218,11 @@ mod tests {
         let data = sample();
         let cases: [(Format, &str, &[&str]); 6] = [
             (Format::Gzip, "gzip", &["-n", "-9", "-c"]),
-            (Format::Xz, "xz", &["--check=crc32", "-c"]),
+            (
+                Format::Xz,
+                "xz",
+                &["--check=crc32", "--x86", "--lzma2=", "-c"],
+            ),
             (Format::Lzma, "lzma", &["-9", "-c"]),
             (Format::Lz4, "lz4", &["-l", "-9", "-c"]),
             (Format::Zstd, "zstd", &["-19", "-c"]),

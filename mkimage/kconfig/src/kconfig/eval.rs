@@ -115,6 +115,12 @@ impl<'a> Eval<'a> {
                 Expr::Sym(s) => format!("{s} is {} (it must be off)", self.value(s)),
                 x => format!("{x} holds (it must not)"),
             },
+            Expr::Cmp(CmpOp::Eq, a, b) => match (&**a, &**b) {
+                (Expr::Sym(s), Expr::Const(t)) => {
+                    format!("{s} is {} (needs ={t})", self.value(s))
+                }
+                _ => format!("`{e}` does not hold"),
+            },
             e => format!("`{e}` does not hold"),
         }
     }
