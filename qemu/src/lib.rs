@@ -10,6 +10,7 @@
 //! - [`peers`]: the seed's stack (dnsmasq + pxelinux, nfs-ganesha, bash Rcinit);
 //! - [`setup`]: the idempotent installer behind `diskless-qemu setup`.
 
+pub mod bench;
 pub mod cache;
 pub mod cleanup;
 pub mod kernel;

@@ -4,8 +4,6 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-mod bench;
-
 #[derive(Parser)]
 #[command(
     name = "diskless-qemu",
@@ -44,7 +42,7 @@ enum Cmd {
     /// Benchmarks: each runs ours and the peer in one run and prints
     /// `ours <v> <unit>, <peer> <v> <unit>, ratio <r>x` as its last line.
     #[command(subcommand)]
-    Bench(bench::Bench),
+    Bench(diskless_qemu::bench::Bench),
 }
 
 fn main() {
@@ -60,7 +58,7 @@ fn main() {
         Cmd::Setup => diskless_qemu::setup::run().map(|_| 0),
         Cmd::Demo { exec } => demo(exec),
         Cmd::Test { cargo_args } => test(&cargo_args),
-        Cmd::Bench(b) => bench::run(b).map(|_| 0),
+        Cmd::Bench(b) => diskless_qemu::bench::run(b).map(|_| 0),
     };
     match r {
         Ok(code) => std::process::exit(code),

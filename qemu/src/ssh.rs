@@ -1,6 +1,7 @@
 //! A per-run SSH key and an SSH runner that works inside a namespace.
 
 use crate::netns::Netns;
+use crate::vm::Vm;
 use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
@@ -110,6 +111,34 @@ impl<'a> Ssh<'a> {
                 std::thread::sleep(Duration::from_millis(200));
             }
         })?
+    }
+
+    /// Waits for the SSH banner of the node `vm` is booting; returns the time
+    /// since QEMU started. Fails early, with the console's tail, if QEMU exits
+    /// or the console shows the boot cannot succeed ([`Vm::fatal`]).
+    pub fn wait_boot(&self, vm: &mut Vm, timeout: Duration) -> Result<Duration> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.wait_banner(Duration::from_secs(3)).is_ok() {
+                return Ok(vm.elapsed());
+            }
+            if let Some(f) = vm.fatal() {
+                bail!("boot failed ({f:?} on the console)\n{}", vm.diagnostics());
+            }
+            if !vm.is_running() {
+                bail!(
+                    "QEMU exited before the node's SSH banner\n{}",
+                    vm.diagnostics()
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "no SSH banner from {} within {timeout:?}\n{}",
+                    self.ip,
+                    vm.diagnostics()
+                );
+            }
+        }
     }
 
     /// Runs `cmd` on the node (through the remote shell); fails if ssh itself

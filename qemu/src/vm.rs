@@ -319,6 +319,22 @@ impl Vm {
         }
     }
 
+    /// A console line that means this boot cannot succeed any more (firmware
+    /// gave up, kernel panic), if one appeared.
+    pub fn fatal(&self) -> Option<String> {
+        const FATAL: &[&str] = &[
+            "No bootable device",
+            "Kernel panic",
+            "No more network devices",
+            "Boot failed",
+        ];
+        let text = self.console_text();
+        FATAL
+            .iter()
+            .find(|p| text.contains(*p))
+            .map(|p| p.to_string())
+    }
+
     /// The console's last lines and QEMU's stderr, for error messages.
     pub fn diagnostics(&self) -> String {
         let text = self.console_text();
