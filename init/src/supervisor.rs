@@ -73,8 +73,10 @@ impl Supervisor {
     pub fn tick(&mut self, sys: &mut dyn Sys) {
         let now = sys.monotonic();
         if self.shutdown.is_none() {
-            self.start_mounts(sys, now);
+            // Services first: a mount helper's fork can wait.
             self.start_services(sys, now);
+            self.start_mounts(sys, now);
+            self.log_milestone(sys);
         }
         if let Some(sd) = &mut self.shutdown {
             let live: Vec<Pid> = self.services.iter().filter_map(Service::pid).collect();
@@ -171,6 +173,11 @@ impl Supervisor {
                 break;
             }
         }
+    }
+
+    /// "all services spawned": the moment every service has been started
+    /// (or skipped/given up) and every mount attempted once.
+    fn log_milestone(&mut self, sys: &mut dyn Sys) {
         if !self.all_spawned_logged
             && self
                 .services

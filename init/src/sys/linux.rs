@@ -6,12 +6,11 @@ use super::{Event, ExitStatus, MountArgs, Pid, RebootCmd, Signal, SpawnSpec, Sys
 use nix::sys::signal::{SigSet, Signal as NixSig};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use std::ffi::CString;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub struct LinuxSys {
@@ -255,31 +254,7 @@ impl Sys for LinuxSys {
         }
     }
     fn spawn(&mut self, spec: &SpawnSpec) -> io::Result<Pid> {
-        let (prog, args) = spec
-            .argv
-            .split_first()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
-        let mut cmd = Command::new(prog);
-        cmd.args(args)
-            .env_clear()
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .current_dir("/")
-            .stdin(Stdio::null());
-        // SAFETY: only async-signal-safe calls between fork and exec. The
-        // child must not inherit init's blocked signals (services would
-        // ignore SIGTERM) nor Rust's ignored SIGPIPE.
-        unsafe {
-            cmd.pre_exec(|| {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-                libc::setsid();
-                Ok(())
-            });
-        }
-        let child = cmd.spawn()?;
-        Ok(child.id() as Pid)
+        spawn(spec)
     }
     fn spawn_mount(&mut self, a: &MountArgs) -> io::Result<Pid> {
         let a = a.clone();
@@ -382,4 +357,100 @@ fn link_up(ifname: &str) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+fn cstring(s: &str) -> io::Result<CString> {
+    CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in command"))
+}
+
+/// fork + execve without waiting for the exec: everything the child needs
+/// is prepared before the fork, a missing program is caught by `access`
+/// first, and an exec failure after that shows up as exit code 127.
+fn spawn(spec: &SpawnSpec) -> io::Result<Pid> {
+    let prog = spec
+        .argv
+        .first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
+    let path = cstring(prog)?;
+    // SAFETY: valid C string.
+    if unsafe { libc::access(path.as_ptr(), libc::X_OK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let argv: Vec<CString> = spec
+        .argv
+        .iter()
+        .map(|a| cstring(a))
+        .collect::<io::Result<_>>()?;
+    let envp: Vec<CString> = spec
+        .env
+        .iter()
+        .map(|(k, v)| cstring(&format!("{k}={v}")))
+        .collect::<io::Result<_>>()?;
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    let devnull = c"/dev/null";
+    let root = c"/";
+    // SAFETY: init is single-threaded; between fork and execve the child
+    // makes only async-signal-safe syscalls on memory prepared above and
+    // leaves with _exit. It must not inherit init's blocked signals
+    // (services would ignore SIGTERM) nor Rust's ignored SIGPIPE.
+    unsafe {
+        let pid = libc::fork();
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::setsid();
+            libc::chdir(root.as_ptr());
+            let fd = libc::open(devnull.as_ptr(), libc::O_RDONLY);
+            if fd > 0 {
+                libc::dup2(fd, 0);
+                libc::close(fd);
+            }
+            libc::execve(path.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr());
+            libc::_exit(127);
+        }
+        Ok(pid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spawn_reports_exit_code_and_missing_programs() {
+        let mut sys = LinuxSys::new();
+        let spec = SpawnSpec {
+            argv: vec!["/bin/sh".into(), "-c".into(), "exit $CODE".into()],
+            env: vec![("CODE".into(), "3".into())],
+        };
+        let pid = sys.spawn(&spec).unwrap();
+        let mut got = None;
+        for _ in 0..100 {
+            for ev in sys.wait_events(Some(Duration::from_millis(50))) {
+                if let Event::Exited { pid: p, status } = ev {
+                    if p == pid {
+                        got = Some(status);
+                    }
+                }
+            }
+            if got.is_some() {
+                break;
+            }
+        }
+        assert_eq!(got, Some(ExitStatus::Code(3)));
+        let missing = SpawnSpec {
+            argv: vec!["/nonexistent/daemon".into()],
+            env: vec![],
+        };
+        let e = sys.spawn(&missing).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
 }

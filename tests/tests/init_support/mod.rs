@@ -136,7 +136,7 @@ pub fn root_image(
 /// host's clock, until dropped.
 pub struct SntpResponder {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<u32>>,
+    thread: Option<std::thread::JoinHandle<Vec<f64>>>,
 }
 
 impl SntpResponder {
@@ -147,7 +147,7 @@ impl SntpResponder {
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::spawn(move || {
-            let mut answered = 0;
+            let mut answered = vec![];
             let mut buf = [0u8; 512];
             while !stop2.load(Ordering::Relaxed) {
                 let Ok((n, from)) = sock.recv_from(&mut buf) else {
@@ -157,9 +157,10 @@ impl SntpResponder {
                 let Ok(req) = Repr::parse_bytes(&buf[..n]) else {
                     continue;
                 };
+                let tx = host_time();
                 let reply = Repr::server_reply(&req, 1, *b"LOCL", rx, now());
                 if sock.send_to(&reply.to_bytes(), from).is_ok() {
-                    answered += 1;
+                    answered.push(tx);
                 }
             }
             answered
@@ -170,10 +171,13 @@ impl SntpResponder {
         })
     }
 
-    /// Stops and returns how many requests were answered.
-    pub fn stop(mut self) -> u32 {
+    /// Stops and returns the host times (s) at which it answered.
+    pub fn stop(mut self) -> Vec<f64> {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
     }
 }
 
