@@ -179,7 +179,7 @@ fn diskless_init_boots_supervises_and_powers_off() -> anyhow::Result<()> {
         }
     } else {
         eprintln!(
-            "note: kernel has no ACPI, so QEMU cannot power off; the kernel reached power down"
+            "note: kernel has no CONFIG_ACPI, so QEMU cannot power off; the kernel halted"
         );
     }
     eprintln!("timeline:\n{}", vm.timeline());
