@@ -369,3 +369,62 @@ pub fn check(
         notes,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "CONFIG_INET=y\nCONFIG_PROC_FS=y\nCONFIG_SYSFS=y\nCONFIG_DEVTMPFS=y\nCONFIG_TMPFS=y\nCONFIG_FILE_LOCKING=y\nCONFIG_UNIX98_PTYS=y\nCONFIG_UNIX=y\n";
+
+    fn verdict(boot: Boot, extra: &str) -> Verdict {
+        let c = Config::parse(&format!("{BASE}{extra}")).unwrap();
+        check(boot, nic::find("virtio_net"), &c, None, None)
+    }
+
+    fn failed(v: &Verdict) -> Vec<&str> {
+        v.failed().map(|c| c.symbols[0].as_str()).collect()
+    }
+
+    #[test]
+    fn direct_needs_everything_built_in() {
+        let all = "CONFIG_IP_PNP=y\nCONFIG_IP_PNP_BOOTP=y\nCONFIG_NFS_FS=y\nCONFIG_NFS_V2=y\nCONFIG_ROOT_NFS=y\nCONFIG_VIRTIO_NET=y\nCONFIG_VIRTIO_PCI=y\n";
+        let v = verdict(Boot::Direct, all);
+        assert!(v.pass, "{:?}", failed(&v));
+        // Advice never fails the verdict.
+        assert!(v.checks.iter().any(|c| !c.ok && c.level == Level::Advice));
+        let v = verdict(Boot::Direct, &all.replace("VIRTIO_PCI=y", "VIRTIO_PCI=m"));
+        assert_eq!(failed(&v), ["VIRTIO_PCI"]);
+        assert!(v
+            .checks
+            .iter()
+            .find(|c| c.symbols[0] == "VIRTIO_PCI")
+            .unwrap()
+            .why[0]
+            .contains("set CONFIG_VIRTIO_PCI=y"));
+    }
+
+    #[test]
+    fn initramfs_takes_modules_and_lists_them() {
+        let mods = "CONFIG_BLK_DEV_INITRD=y\nCONFIG_RD_GZIP=y\nCONFIG_NFS_FS=m\nCONFIG_NFS_V3=m\nCONFIG_OVERLAY_FS=m\nCONFIG_VIRTIO_NET=m\nCONFIG_VIRTIO_PCI=y\n";
+        let v = verdict(Boot::Initramfs, &format!("{mods}CONFIG_MODULES=y\n"));
+        assert!(v.pass, "{:?}", failed(&v));
+        assert_eq!(v.modules, ["nfs", "nfsv3", "overlay", "virtio_net"]);
+        let v = verdict(Boot::Initramfs, mods);
+        assert_eq!(failed(&v), ["MODULES"]);
+    }
+
+    #[test]
+    fn absent_symbols_count_as_not_set() {
+        let v = verdict(Boot::Initramfs, "");
+        let f = failed(&v);
+        for s in [
+            "BLK_DEV_INITRD",
+            "NFS_FS",
+            "NFS_V3",
+            "OVERLAY_FS",
+            "VIRTIO_NET",
+        ] {
+            assert!(f.contains(&s), "{s} in {f:?}");
+        }
+    }
+}
