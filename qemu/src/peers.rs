@@ -2,4 +2,5 @@
 //! dnsmasq (DHCP + TFTP with pxelinux), nfs-ganesha exporting the node root,
 //! and the seed's bash `Rcinit` + inittab.
 
+pub mod mkinitramfs;
 pub mod seed;

@@ -1,0 +1,27 @@
+//! Shared by the initramfs tests: the cached Debian stock kernel, with the
+//! `modules.dep` that `dpkg -x` leaves out.
+
+use std::path::PathBuf;
+
+use diskless_initramfs::{Compression, ImageSpec};
+use diskless_qemu::kernel::{stock_kernel, StockKernel};
+use diskless_qemu::peers::mkinitramfs;
+
+pub fn stock() -> StockKernel {
+    let k = stock_kernel().expect("the test bed's stock kernel (diskless-qemu setup)");
+    mkinitramfs::ensure_modules_dep(&k).expect("depmod on the stock kernel");
+    k
+}
+
+/// busybox-static stands in for the static diskless-init: the image
+/// builder only needs a static ELF.
+pub fn spec(k: &StockKernel, nics: &[&str], compression: Compression) -> ImageSpec {
+    ImageSpec {
+        modules_dir: k.modules_dir.clone(),
+        init: PathBuf::from("/bin/busybox"),
+        nics: nics.iter().map(|s| s.to_string()).collect(),
+        all_nics: false,
+        compression,
+        mtime: 1_700_000_000,
+    }
+}
