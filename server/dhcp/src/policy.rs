@@ -357,7 +357,13 @@ impl Dhcp {
         let (m, file) = self.answer(msg, info, node, subnet, MessageType::Ack, ip);
         self.events
             .record(info.mac, name, Kind::Acked, Some(ip), file.as_deref(), now);
-        tracing::info!(mac = %info.mac, node = name.unwrap_or("-"), %ip, file = file.as_deref().unwrap_or("-"), "DHCP ACK");
+        // Nodes are what an admin watches; pool clients can be thousands.
+        match name {
+            Some(node) => {
+                tracing::info!(mac = %info.mac, node, %ip, file = file.as_deref().unwrap_or("-"), "DHCP ACK")
+            }
+            None => tracing::debug!(mac = %info.mac, %ip, "DHCP ACK (pool)"),
+        }
         let mut out = Outcome::send(&m, reply::destination(info, MessageType::Ack));
         out.persist = persist;
         out

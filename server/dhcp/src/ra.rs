@@ -88,6 +88,9 @@ fn open(iface: &str) -> io::Result<Socket> {
     }
     let idx = nix::net::if_::if_nametoindex(iface).map_err(io::Error::from)?;
     s.set_multicast_if_v6(idx)?;
+    // Solicitations go to all-routers (ff02::2), which a host that does not
+    // forward never joins on its own.
+    s.join_multicast_v6(&Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2), idx)?;
     s.set_nonblocking(true)?;
     Ok(s)
 }
