@@ -140,6 +140,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub fn run(args: Args) -> Result<()> {
     let init = init_bin(&args)?;
+    // One QEMU at a time on this machine, or the numbers measure contention.
+    let _slot = crate::test_lock();
     let k = kernel::custom_kernel()?;
     let key = SshKey::generate()?;
     let work = std::env::temp_dir().join(format!("bench-init-{}", std::process::id()));
