@@ -134,3 +134,39 @@ fn perfdhcp_gets_leases() {
         "every ACK is journalled first:\n{leases}"
     );
 }
+
+#[test]
+fn seed_dhcpd_conf_imported_and_served() {
+    // The seed's real dhcpd.conf → inventory (issue 2's importer) → served.
+    let mut bed = Bed::new("imp", CARTMAN_MAC, None);
+    let inv = bed.dir.path().join("imported.toml");
+    let out = Command::new(server_bin())
+        .args([
+            "import",
+            "--dhcpd",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fixtures/inventory/seed/dhcpd.conf"
+            ),
+            "-o",
+        ])
+        .arg(&inv)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&inv).unwrap();
+    bed.start_server(&text, &["--no-tftp", "--no-http"]);
+    let bound = udhcpc(&bed);
+    for want in [
+        "ip=172.16.1.10 ",
+        "siaddr=172.16.1.1 ",
+        "boot_file=pxelinux.0 ",
+        "hostname=cartman ",
+    ] {
+        assert!(bound.contains(want), "{want:?} missing in {bound}");
+    }
+}
