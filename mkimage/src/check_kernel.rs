@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use diskless_initramfs::modules::Lookup;
+use diskless_initramfs::ModuleIndex;
 use diskless_kconfig::kconfig::{parse, Eval};
-use diskless_kconfig::modules::ModuleTree;
-use diskless_kconfig::rules::{self, Boot};
+use diskless_kconfig::rules::{self, Boot, ModuleResolver};
 use diskless_kconfig::{fix, fragment, input, nic, report, Config, Tristate};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -76,6 +77,32 @@ fn srcarch(config: &Config) -> &'static str {
     .map_or("x86", |(_, arch)| arch)
 }
 
+/// The initramfs builder's `modules.dep` index, so the `.ko` list printed
+/// here is what `diskless-mkimage initramfs` would pack.
+struct Modules(ModuleIndex);
+
+impl ModuleResolver for Modules {
+    fn resolve(&self, names: &[&str]) -> (Vec<String>, Vec<String>) {
+        let mut files: Vec<String> = Vec::new();
+        let mut problems = Vec::new();
+        for name in names {
+            match self.0.closure(name) {
+                Ok(closure) => {
+                    for m in closure {
+                        if let Lookup::Module(m) = self.0.lookup(&m) {
+                            if !files.contains(&m.path) {
+                                files.push(m.path.clone());
+                            }
+                        }
+                    }
+                }
+                Err(e) => problems.push(format!("{e}: is this the module tree of this kernel?")),
+            }
+        }
+        (files, problems)
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let boot = match args.boot {
         BootArg::Direct => Boot::Direct,
@@ -109,7 +136,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let modules = match &args.modules {
-        Some(dir) => Some(ModuleTree::open(dir)?),
+        Some(dir) => Some(Modules(
+            ModuleIndex::open(dir).with_context(|| format!("--modules {}", dir.display()))?,
+        )),
         None => None,
     };
     let requested = match &args.fragment {
@@ -124,7 +153,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let eval = tree.as_ref().map(|t| Eval::new(t, config));
     let verdicts: Vec<_> = [Boot::Direct, Boot::Initramfs]
         .into_iter()
-        .map(|b| rules::check(b, nic, config, eval.as_ref(), modules.as_ref()))
+        .map(|b| {
+            let resolver = modules.as_ref().map(|m| m as &dyn ModuleResolver);
+            rules::check(b, nic, config, eval.as_ref(), resolver)
+        })
         .collect();
     let chosen = verdicts
         .iter()

@@ -52,8 +52,6 @@ pub enum Error {
     },
     #[error("{path} is not a kernel source tree (no Kconfig at its top); pass the directory unpacked from linux-source")]
     NotASourceTree { path: PathBuf },
-    #[error("{dir} has no modules.dep: pass /lib/modules/VERSION, or run `depmod -b ROOT VERSION` first")]
-    NoModulesDep { dir: PathBuf },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

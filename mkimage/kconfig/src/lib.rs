@@ -6,8 +6,11 @@
 //! - [`kconfig`]: a Kconfig tree reader and evaluator that answers "why is
 //!   this option missing" and plans the options a fix needs;
 //! - [`rules`] and [`nic`]: what each boot path needs;
-//! - [`fix`], [`report`]: the fragment and the human/JSON output;
-//! - [`modules`]: `modules.dep` resolution for the initramfs module list.
+//! - [`fix`], [`report`]: the fragment and the human/JSON output.
+//!
+//! `.ko` files for the initramfs verdict come through
+//! [`rules::ModuleResolver`]; `diskless-mkimage` backs it with the
+//! initramfs crate's `modules.dep` index (one resolver for both).
 
 pub mod config;
 pub mod decompress;
@@ -17,7 +20,6 @@ pub mod fragment;
 pub mod ikconfig;
 pub mod input;
 pub mod kconfig;
-pub mod modules;
 pub mod nic;
 pub mod report;
 pub mod rules;

@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use crate::config::{Config, Tristate};
 use crate::kconfig::Eval;
-use crate::modules::ModuleTree;
 use crate::nic::{self, Nic};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -240,6 +239,15 @@ pub fn rules(boot: Boot, nic: Option<&Nic>) -> Vec<Rule> {
     v
 }
 
+/// Turns module names into `.ko` files (dependencies first). The binary
+/// implements it over the initramfs crate's `modules.dep` index so that the
+/// list printed here is exactly what the image builder would pack.
+pub trait ModuleResolver {
+    /// Paths relative to the module directory, in load order; names that
+    /// are neither modules nor built in go to `Err` with the reason.
+    fn resolve(&self, names: &[&str]) -> (Vec<String>, Vec<String>);
+}
+
 /// One rule applied to one config.
 #[derive(Clone, Debug, Serialize)]
 pub struct Check {
@@ -279,7 +287,7 @@ pub fn check(
     nic: Option<&Nic>,
     config: &Config,
     eval: Option<&Eval>,
-    modules: Option<&ModuleTree>,
+    modules: Option<&dyn ModuleResolver>,
 ) -> Verdict {
     let mut checks = Vec::new();
     let mut wanted_modules: Vec<&str> = Vec::new();
@@ -343,15 +351,10 @@ pub fn check(
             },
         });
         match modules {
-            Some(tree) => {
-                let r = tree.resolve(&wanted_modules);
-                module_files = r.files;
-                for m in r.missing {
-                    notes.push(format!(
-                        "module {m} is not in {}/modules.dep: is this the module tree of this kernel?",
-                        tree.dir.display()
-                    ));
-                }
+            Some(resolver) => {
+                let (files, problems) = resolver.resolve(&wanted_modules);
+                module_files = files;
+                notes.extend(problems);
             }
             None => notes.push(
                 "pass --modules /lib/modules/VERSION to list the exact .ko files with their dependencies"
