@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::kernel::stock_kernel;
-use crate::peers::mkinitramfs;
+use crate::peers::{dracut, mkinitramfs};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,7 +19,11 @@ pub struct Args {
     /// Runs of mkinitramfs (each takes seconds).
     #[arg(long, default_value_t = 3)]
     peer_runs: usize,
-    /// Compression for both: gzip or zstd.
+    /// Runs of dracut (`-m "nfs network base"`, unpacked from its .debs;
+    /// always gzip); 0 skips it.
+    #[arg(long, default_value_t = 1)]
+    dracut_runs: usize,
+    /// Compression for ours and mkinitramfs: gzip or zstd.
     #[arg(long, default_value = "gzip")]
     compress: String,
     /// Our builder [default: diskless-mkimage from target/release].
@@ -110,6 +114,22 @@ fn bench(
     }
     let peer_size = std::fs::metadata(&peer_img)?.len();
 
+    // dracut is optional: it has to be unpacked from the mirror, and a
+    // failure there must not hide the main comparison.
+    let mut dr = Vec::new();
+    let mut dracut_size = 0;
+    let dracut_img = work.join("dracut.img");
+    for _ in 0..args.dracut_runs {
+        match dracut::build(k, &dracut_img) {
+            Ok(t) => dr.push(t),
+            Err(e) => {
+                println!("dracut skipped: {e:#}");
+                break;
+            }
+        }
+        dracut_size = std::fs::metadata(&dracut_img).map(|m| m.len()).unwrap_or(0);
+    }
+
     let (o, p) = (median(&mut ours), median(&mut peer));
     println!(
         "ours (--all-nics): median {:.3} s over {} runs, {:.1} MiB",
@@ -127,6 +147,14 @@ fn bench(
         peer.len(),
         mib(peer_size)
     );
+    if !dr.is_empty() {
+        println!(
+            "dracut (-m \"nfs network base\", gzip): median {:.3} s over {} runs, {:.1} MiB",
+            median(&mut dr).as_secs_f64(),
+            dr.len(),
+            mib(dracut_size)
+        );
+    }
     println!(
         "size: ours {:.1} MiB, mkinitramfs {:.1} MiB, ratio {:.1}x",
         mib(ours_size),
