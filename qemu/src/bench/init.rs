@@ -38,6 +38,11 @@ pub struct Args {
     /// Give up on a boot after this many seconds.
     #[arg(long, default_value_t = 240)]
     pub timeout: u64,
+    /// Leave out the virtio-rng device. Without it sshd blocks in getrandom()
+    /// until the kernel's entropy pool is ready (seconds under TCG), which
+    /// hides what init itself costs.
+    #[arg(long)]
+    pub no_rng: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -84,7 +89,8 @@ fn build_image(work: &Path, init: &Path, pubkey: &str) -> Result<PathBuf> {
     Ok(img)
 }
 
-fn boot(which: Which, bz: &Path, img: &Path, key: &SshKey, timeout: Duration) -> Result<Sample> {
+fn boot(which: Which, bz: &Path, img: &Path, key: &SshKey, args: &Args) -> Result<Sample> {
+    let timeout = Duration::from_secs(args.timeout);
     let ns = Netns::new("bench-init")?;
     ns.add_tap("tap0")?;
     let init = match which {
@@ -113,6 +119,10 @@ fn boot(which: Which, bz: &Path, img: &Path, key: &SshKey, timeout: Duration) ->
         "-device".to_string(),
         "virtio-blk-pci,drive=root".to_string(),
     ]);
+    if !args.no_rng {
+        cfg.extra_args
+            .extend(["-device".to_string(), "virtio-rng-pci".to_string()]);
+    }
     let mut vm = Vm::start(&cfg, &ns)?;
     let t_init = vm.wait_for("as init process", timeout)?;
     let spawned_pat = match which {
@@ -148,7 +158,6 @@ pub fn run(args: Args) -> Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let img = build_image(&work, &init, &key.public_key()?)?;
-    let timeout = Duration::from_secs(args.timeout);
     let mut ours = vec![];
     let mut seed = vec![];
     for i in 0..args.runs.max(1) {
@@ -156,7 +165,7 @@ pub fn run(args: Args) -> Result<()> {
             (Which::Ours, &mut ours, "diskless-init"),
             (Which::Seed, &mut seed, "seed Rcinit"),
         ] {
-            let s = boot(which, &k.bzimage, &img, &key, timeout)?;
+            let s = boot(which, &k.bzimage, &img, &key, &args)?;
             eprintln!(
                 "run {}: {name}: services spawned {:.0} ms, SSH banner {:.0} ms after init start",
                 i + 1,
