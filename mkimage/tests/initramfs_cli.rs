@@ -28,6 +28,8 @@ fn fake_kernel(tag: &str) -> Dir {
         "kernel/fs/overlayfs/overlay.ko",
         "kernel/drivers/net/e1000.ko",
         "kernel/drivers/net/igb.ko",
+        "kernel/drivers/net/e1000e.ko",
+        "kernel/drivers/net/forcedeth.ko",
     ];
     for f in files {
         let p = m.join(f);
@@ -45,7 +47,9 @@ fn fake_kernel(tag: &str) -> Dir {
          kernel/fs/nfs/nfsv3.ko: kernel/fs/nfs/nfs.ko kernel/fs/lockd/lockd.ko kernel/fs/nfs_common/grace.ko kernel/net/sunrpc/sunrpc.ko\n\
          kernel/fs/overlayfs/overlay.ko:\n\
          kernel/drivers/net/e1000.ko.xz:\n\
-         kernel/drivers/net/igb.ko.zst:\n",
+         kernel/drivers/net/igb.ko.zst:\n\
+         kernel/drivers/net/e1000e.ko:\n\
+         kernel/drivers/net/forcedeth.ko:\n",
     )
     .unwrap();
     std::fs::write(
@@ -231,4 +235,74 @@ fn modules_dir_must_exist() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("/lib/modules/0.0.0-nope does not exist"));
+}
+
+const INVENTORY: &str = r#"
+[cluster]
+name = "vlug"
+server = "172.16.1.1"
+subnet = "172.16.1.0/24"
+boot_root = "/tftpboot"
+nfs_root = "/home/common/cluster"
+kernel = "linux-cls1"
+
+[profiles.athlon]
+nic = "forcedeth"
+
+[profiles.core2quad]
+nic = "e1000e"
+
+[[nodes]]
+name = "cartman"
+mac = "00:18:f3:70:91:b9"
+ip = "172.16.1.10"
+profile = "athlon"
+
+[[nodes]]
+name = "kenny"
+mac = "00:1c:c0:12:34:56"
+ip = "172.16.1.30"
+profile = "core2quad"
+"#;
+
+#[test]
+fn inventory_profile_picks_its_nic() {
+    let d = fake_kernel("inventory");
+    let mods = d.0.join("lib/modules/9.9.9-test");
+    let inv = d.0.join("cluster.toml");
+    std::fs::write(&inv, INVENTORY).unwrap();
+    let out = d.0.join("initrd.img");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "initramfs",
+            "--modules-dir",
+            mods.to_str().unwrap(),
+            "--init",
+            "/bin/busybox",
+            "--inventory",
+            inv.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        mkimage(&args, &[])
+    };
+    let o = run(&["--profile", "core2quad"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let names = text(&mkimage(&["list", "--names", out.to_str().unwrap()], &[]).stdout);
+    assert!(names.contains("/e1000e.ko"));
+    assert!(!names.contains("/forcedeth.ko") && !names.contains("/igb.ko"));
+
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let names = text(&mkimage(&["list", "--names", out.to_str().unwrap()], &[]).stdout);
+    assert!(names.contains("/e1000e.ko") && names.contains("/forcedeth.ko"));
+
+    let o = run(&["--profile", "pentium"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("profile `pentium`"),
+        "{}",
+        text(&o.stderr)
+    );
 }
