@@ -112,6 +112,9 @@ impl Bed {
                 "1000000",
             ])
             .args(["-r", &rate.to_string(), "-p", &period.to_string()])
+            // Unicast to the server: Kea's UDP sockets bind the address, so
+            // they would not see perfdhcp's default broadcast.
+            .arg(SERVER_IP)
             .output()
             .context("running perfdhcp (apt-get install kea-admin)")?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned()

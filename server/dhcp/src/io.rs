@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -148,47 +148,47 @@ fn committer(mut journal: Option<Journal>, sock: std::net::UdpSocket, rx: mpsc::
 
 type InventorySource = Box<dyn Fn() -> Arc<Inventory> + Send>;
 
-/// Serves DHCP on the bound 67/4011 sockets until the future is dropped.
-/// `inventory`, when given, is asked per packet for the current inventory
-/// (SIGHUP reloads); pool leases survive a swap.
-async fn serve_dhcp(
-    mut dhcp: Dhcp,
-    journal: Option<Journal>,
-    s67: Socket,
-    s4011: Socket,
+/// The state machine and where to ask for the current inventory, shared by
+/// the two receive threads (67 and 4011; the latter is nearly idle).
+struct Shared {
+    dhcp: Dhcp,
     inventory: Option<InventorySource>,
-) -> std::io::Result<()> {
-    let commit_sock: std::net::UdpSocket = s67.try_clone()?.into();
-    commit_sock.set_nonblocking(false)?;
-    let to_tokio = |s: Socket| -> std::io::Result<tokio::net::UdpSocket> {
-        s.set_nonblocking(true)?;
-        tokio::net::UdpSocket::from_std(s.into())
-    };
-    let (s67, s4011) = (to_tokio(s67)?, to_tokio(s4011)?);
-    let (tx, rx) = mpsc::channel::<Pending>();
-    std::thread::Builder::new()
-        .name("dhcp-commit".into())
-        .spawn(move || committer(journal, commit_sock, rx))?;
-    let mut b67 = vec![0u8; 1500];
-    let mut b4011 = vec![0u8; 1500];
+}
+
+/// One receive thread: blocking `recv_from`, decide under the lock, send
+/// (or hand to the committer). Plain threads rather than tokio tasks: one
+/// syscall per packet each way, no readiness polling — DHCP is the one
+/// service whose packet rate matters.
+fn receive_loop(
+    sock: std::net::UdpSocket,
+    port: Port,
+    shared: Arc<Mutex<Shared>>,
+    tx: mpsc::Sender<Pending>,
+) -> std::io::Error {
+    let mut buf = vec![0u8; 1500];
     loop {
-        let (port, n, src, sock) = tokio::select! {
-            r = s67.recv_from(&mut b67) => match r { Ok((n, s)) => (Port::Dhcp, n, s, &s67), Err(_) => continue },
-            r = s4011.recv_from(&mut b4011) => match r { Ok((n, s)) => (Port::Pxe, n, s, &s4011), Err(_) => continue },
+        let (n, src) = match sock.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return e,
         };
         let SocketAddr::V4(src) = src else { continue };
-        if let Some(get) = &inventory {
-            let cur = get();
-            if !Arc::ptr_eq(&cur, dhcp.inventory()) {
-                dhcp.set_inventory(cur);
+        let (out, events) = {
+            let Ok(mut g) = shared.lock() else {
+                return std::io::Error::other("DHCP state lock poisoned");
+            };
+            let sh = &mut *g;
+            if let Some(get) = &sh.inventory {
+                let cur = get();
+                if !Arc::ptr_eq(&cur, sh.dhcp.inventory()) {
+                    sh.dhcp.set_inventory(cur);
+                }
             }
-        }
-        let bytes = if port == Port::Dhcp {
-            &b67[..n]
-        } else {
-            &b4011[..n]
+            (
+                sh.dhcp.handle(&buf[..n], port, src, unix_now()),
+                Arc::clone(&sh.dhcp.events),
+            )
         };
-        let out = dhcp.handle(bytes, port, src, unix_now());
         let reply = out.reply.map(|(b, d)| (b, d.socket_addr()));
         if out.persist.is_some() {
             // Durable first, then the ACK (from the committer thread).
@@ -199,14 +199,52 @@ async fn serve_dhcp(
                 })
                 .is_err()
             {
-                tracing::error!("lease committer stopped; not acknowledging");
+                return std::io::Error::other("lease committer stopped");
             }
         } else if let Some((bytes, to)) = reply {
-            Events::bump(&dhcp.events.counters.replies);
-            if let Err(e) = sock.send_to(&bytes, to).await {
+            Events::bump(&events.counters.replies);
+            if let Err(e) = sock.send_to(&bytes, to) {
                 tracing::debug!(%to, "DHCP send failed: {e}");
             }
         }
+    }
+}
+
+/// Serves DHCP on the bound 67/4011 sockets. Returns only if a socket
+/// fails. `inventory`, when given, is asked per packet for the current
+/// inventory (SIGHUP reloads); pool leases survive a swap.
+async fn serve_dhcp(
+    dhcp: Dhcp,
+    journal: Option<Journal>,
+    s67: Socket,
+    s4011: Socket,
+    inventory: Option<InventorySource>,
+) -> std::io::Result<()> {
+    let commit_sock: std::net::UdpSocket = s67.try_clone()?.into();
+    commit_sock.set_nonblocking(false)?;
+    let (tx, rx) = mpsc::channel::<Pending>();
+    std::thread::Builder::new()
+        .name("dhcp-commit".into())
+        .spawn(move || committer(journal, commit_sock, rx))?;
+    let shared = Arc::new(Mutex::new(Shared { dhcp, inventory }));
+    let (err_tx, mut err_rx) = tokio::sync::mpsc::unbounded_channel();
+    for (sock, port, name) in [
+        (s67, Port::Dhcp, "dhcp-67"),
+        (s4011, Port::Pxe, "dhcp-4011"),
+    ] {
+        sock.set_nonblocking(false)?;
+        let sock: std::net::UdpSocket = sock.into();
+        let (shared, tx, err_tx) = (Arc::clone(&shared), tx.clone(), err_tx.clone());
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let _ = err_tx.send(receive_loop(sock, port, shared, tx));
+            })?;
+    }
+    drop(err_tx);
+    match err_rx.recv().await {
+        Some(e) => Err(e),
+        None => std::future::pending().await,
     }
 }
 
