@@ -66,6 +66,10 @@ pub struct Args {
     /// TFTP retransmissions before a silent client's transfer is dropped.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub tftp_retries: u32,
+    /// TFTP retransmit timeout when the client does not negotiate one, in
+    /// milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub tftp_timeout_ms: u64,
     /// Memory for cached boot files, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub cache_mib: u64,
@@ -201,6 +205,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         let limits = Limits {
             max_window: args.tftp_max_window.max(1),
             retries: args.tftp_retries,
+            default_timeout: Duration::from_millis(args.tftp_timeout_ms.max(1)),
             ..Limits::default()
         };
         let resolver = Arc::new(BootResolver {
