@@ -344,3 +344,34 @@ fn sys_trait_object_is_usable() {
     let sys: &dyn Sys = &FakeSys::new();
     assert!(!sys.exists("/nope"));
 }
+
+#[test]
+fn sigterm_reboots_and_sighup_is_ignored() {
+    let mut sys = node();
+    let mut sup = run(&mut sys, 2);
+    sys.signals.push((sys.mono, Signal::Hup));
+    sup.tick(&mut sys);
+    assert!(sup.shutdown.is_none());
+    sys.signals.push((sys.mono, Signal::Term));
+    for _ in 0..10 {
+        sup.tick(&mut sys);
+    }
+    assert!(sys.calls.contains(&Call::Reboot(RebootCmd::Restart)));
+}
+
+#[test]
+fn hostname_falls_back_to_etc_hostname() {
+    let mut sys = node();
+    sys.files
+        .insert("/proc/cmdline".into(), "root=/dev/vda".into());
+    sys.files
+        .insert("/etc/hostname".into(), "fromfile\n".into());
+    run(&mut sys, 0);
+    assert!(sys.calls.contains(&Call::SetHostname("fromfile".into())));
+    // A name the kernel already has (from DHCP) is kept.
+    let mut sys = node();
+    sys.files.insert("/proc/cmdline".into(), "ip=dhcp".into());
+    sys.hostname = "dhcpname".into();
+    run(&mut sys, 0);
+    assert!(!sys.calls.iter().any(|c| matches!(c, Call::SetHostname(_))));
+}
