@@ -61,8 +61,8 @@ pub struct Export {
     pub root_fd: OwnedFd,
     /// Sealed handle of the export root (returned by MNT).
     pub root_handle: Vec<u8>,
-    /// Kernel handle of the root, to recognise `..` at the top.
-    pub root_kernel: (i32, Vec<u8>),
+    /// Mount the export lives on; handles are only made for objects on it.
+    pub mount_id: i32,
 }
 
 impl Export {
@@ -127,7 +127,7 @@ impl ExportTable {
                     path: s.path.clone(),
                     source,
                 })?;
-            let root_handle = handle::seal(key, id, root_kernel.0, &root_kernel.1);
+            let root_handle = handle::seal(key, id, root_kernel.kind, &root_kernel.bytes);
             exports.push(Export {
                 id,
                 path: s.path.clone(),
@@ -136,7 +136,7 @@ impl ExportTable {
                 allowed: s.allowed.iter().copied().collect(),
                 root_fd,
                 root_handle,
-                root_kernel,
+                mount_id: root_kernel.mount_id,
             });
         }
         Ok(ExportTable { exports })

@@ -157,8 +157,18 @@ struct RawHandle {
     data: [u8; 128],
 }
 
+/// A kernel file handle and the mount it was found on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelHandle {
+    pub kind: i32,
+    pub bytes: Vec<u8>,
+    /// Objects on another mount (a filesystem mounted inside an export)
+    /// cannot be reopened through the export's mount fd.
+    pub mount_id: i32,
+}
+
 /// The kernel handle of the object `fd` refers to (an `O_PATH` fd is fine).
-pub fn kernel_handle(fd: BorrowedFd<'_>) -> Result<(i32, Vec<u8>), HandleError> {
+pub fn kernel_handle(fd: BorrowedFd<'_>) -> Result<KernelHandle, HandleError> {
     kernel_handle_at(fd, &CString::default(), libc::AT_EMPTY_PATH)
 }
 
@@ -166,7 +176,7 @@ pub fn kernel_handle(fd: BorrowedFd<'_>) -> Result<(i32, Vec<u8>), HandleError> 
 pub fn kernel_handle_of(
     dir: BorrowedFd<'_>,
     name: &std::ffi::CStr,
-) -> Result<(i32, Vec<u8>), HandleError> {
+) -> Result<KernelHandle, HandleError> {
     kernel_handle_at(dir, name, 0)
 }
 
@@ -174,7 +184,7 @@ fn kernel_handle_at(
     fd: BorrowedFd<'_>,
     name: &std::ffi::CStr,
     flags: libc::c_int,
-) -> Result<(i32, Vec<u8>), HandleError> {
+) -> Result<KernelHandle, HandleError> {
     let mut h = RawHandle {
         bytes: 128,
         kind: 0,
@@ -204,7 +214,11 @@ fn kernel_handle_at(
             "kernel file handle of {n} bytes does not fit an NFSv3 handle"
         ))));
     }
-    Ok((h.kind, h.data[..n].to_vec()))
+    Ok(KernelHandle {
+        kind: h.kind,
+        bytes: h.data[..n].to_vec(),
+        mount_id,
+    })
 }
 
 /// Opens the object a kernel handle names, on the filesystem of `mount_fd`.
@@ -290,8 +304,9 @@ mod tests {
         std::fs::write(dir.path().join("f"), b"x").unwrap();
         let root = File::open(dir.path()).unwrap();
         let f = File::open(dir.path().join("f")).unwrap();
-        let (t, h) = kernel_handle(f.as_fd()).unwrap();
-        let g = open_kernel_handle(root.as_fd(), t, &h, libc::O_RDONLY).unwrap();
+        let k = kernel_handle(f.as_fd()).unwrap();
+        assert_eq!(k.mount_id, kernel_handle(root.as_fd()).unwrap().mount_id);
+        let g = open_kernel_handle(root.as_fd(), k.kind, &k.bytes, libc::O_RDONLY).unwrap();
         let mut s = String::new();
         File::from(g).read_to_string(&mut s).unwrap();
         assert_eq!(s, "x");

@@ -88,8 +88,9 @@ fn subdir_handle(svc: &Service, e: &crate::export::Export, rest: &[u8]) -> Optio
     match fd {
         None => Some(e.root_handle.clone()),
         Some(f) => {
-            let (t, h) = crate::handle::kernel_handle(f.as_fd()).ok()?;
-            Some(crate::handle::seal(&svc.key, e.id, t, &h))
+            let k = crate::handle::kernel_handle(f.as_fd()).ok()?;
+            (k.mount_id == e.mount_id)
+                .then(|| crate::handle::seal(&svc.key, e.id, k.kind, &k.bytes))
         }
     }
 }

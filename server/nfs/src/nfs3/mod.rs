@@ -138,11 +138,15 @@ impl<'a> Ctx<'a> {
 
     /// The sealed handle of an object inside `export`.
     pub fn handle_of(&self, export: &Export, fd: BorrowedFd<'_>) -> Result<Vec<u8>, Status> {
-        let (t, h) = handle::kernel_handle(fd).map_err(|e| match e {
+        let k = handle::kernel_handle(fd).map_err(|e| match e {
             HandleError::Io(e) => Status::from(e),
             _ => Status::ServerFault,
         })?;
-        Ok(handle::seal(&self.svc.key, export.id, t, &h))
+        if k.mount_id != export.mount_id {
+            // A filesystem mounted inside the export: not served.
+            return Err(Status::Acces);
+        }
+        Ok(handle::seal(&self.svc.key, export.id, k.kind, &k.bytes))
     }
 
     /// Whether the export enforces the caller's AUTH_SYS identity.

@@ -84,11 +84,11 @@ fn run(ctx: &Ctx, mut a: Args, plus: bool, w: &mut Writer) {
             let h = (!dot)
                 .then(|| handle::kernel_handle_of(d.fd.as_fd(), ent.file_name()).ok())
                 .flatten()
-                .filter(|_| est.is_some_and(|s| s.st_dev == st.st_dev));
+                .filter(|k| k.mount_id == d.export.mount_id);
             match h {
-                Some((t, h)) => {
+                Some(k) => {
                     w.bool(true);
-                    w.opaque(&handle::seal(&ctx.svc.key, d.export.id, t, &h));
+                    w.opaque(&handle::seal(&ctx.svc.key, d.export.id, k.kind, &k.bytes));
                 }
                 None => w.bool(false),
             }
