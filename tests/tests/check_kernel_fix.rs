@@ -10,7 +10,11 @@ use check_kernel_support::*;
 /// Fix `cfg` for `--boot direct --nic e1000` (with extra args), merge the
 /// fix, and check again.
 fn fix_and_recheck(name: &str, cfg: &Path, extra: &[&str]) {
-    let mut args = vec!["--nic", "e1000", "--fix"];
+    fix_and_recheck_for("direct", name, cfg, extra)
+}
+
+fn fix_and_recheck_for(boot: &str, name: &str, cfg: &Path, extra: &[&str]) {
+    let mut args = vec!["--boot", boot, "--nic", "e1000", "--fix"];
     args.extend_from_slice(extra);
     args.push(s(cfg));
     let r = check_kernel(&args);
@@ -29,7 +33,7 @@ fn fix_and_recheck(name: &str, cfg: &Path, extra: &[&str]) {
     let frag = out.join("fix.config");
     std::fs::write(&frag, &r.stdout).unwrap();
     merge(&out, &frag);
-    let r2 = check_kernel(&["--nic", "e1000", s(&out.join(".config"))]);
+    let r2 = check_kernel(&["--boot", boot, "--nic", "e1000", s(&out.join(".config"))]);
     assert_eq!(
         r2.code, 0,
         "{name}: still failing after merging\n{}\n{}",
@@ -62,4 +66,20 @@ fn fix_repairs_bare_tinyconfig_with_all_dependencies() {
     let cfg = config("fix-bare", "tinyconfig", "");
     let src = source();
     fix_and_recheck("bare-tiny", &cfg, &["--source", s(&src)]);
+}
+
+#[test]
+fn fix_repairs_configs_for_the_initramfs_path() {
+    let src = source();
+    // x86_64_defconfig has no OVERLAY_FS; modules are on, so =m is enough.
+    let cfg = config("fix-def-initramfs", "x86_64_defconfig", "");
+    fix_and_recheck_for(
+        "initramfs",
+        "defconfig-initramfs",
+        &cfg,
+        &["--source", s(&src)],
+    );
+    // tinyconfig has MODULES off: the fix must ask for =y, not =m.
+    let cfg = config("fix-tiny-initramfs", "tinyconfig", "");
+    fix_and_recheck_for("initramfs", "tiny-initramfs", &cfg, &["--source", s(&src)]);
 }

@@ -19,9 +19,19 @@ pub struct Fix {
 
 /// Plan the fix for every failed required check of `verdict`.
 pub fn plan(verdict: &Verdict, config: &Config, tree: Option<&Tree>) -> Fix {
+    // Without MODULES an `=m` request cannot stick: ask for `=y` instead.
+    let modules = config.get("MODULES") == Tristate::Y;
     let failed: Vec<(&str, Tristate)> = verdict
         .failed()
-        .map(|c| (c.symbols[0].as_str(), c.need.min()))
+        .map(|c| {
+            let want = c.need.min();
+            let want = if want == Tristate::M && !modules {
+                Tristate::Y
+            } else {
+                want
+            };
+            (c.symbols[0].as_str(), want)
+        })
         .collect();
     match tree {
         Some(tree) => {
