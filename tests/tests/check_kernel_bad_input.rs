@@ -89,3 +89,27 @@ fn flate2_gzip(data: &[u8]) -> Vec<u8> {
     t.join().unwrap().unwrap();
     out.stdout
 }
+
+#[test]
+fn bad_option_paths_exit_2_with_one_line() {
+    let dir = scratch("badopts");
+    let cfg = stock().config;
+    let junk = dir.join("junk.fragment");
+    std::fs::write(&junk, "this is not a fragment\n").unwrap();
+    for (what, args) in [
+        ("--source not a tree", vec!["--source", s(&dir)]),
+        ("--modules without modules.dep", vec!["--modules", s(&dir)]),
+        ("--fragment garbage", vec!["--fragment", s(&junk)]),
+    ] {
+        let mut a = args.clone();
+        a.push(s(&cfg));
+        let r = check_kernel(&a);
+        assert_eq!(r.code, 2, "{what}: {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.stderr.trim_end().lines().count(),
+            1,
+            "{what}: {}",
+            r.stderr
+        );
+    }
+}

@@ -169,3 +169,20 @@ fn nic_as_module_fails_direct_naming_the_nic() {
     let r = check_kernel(&["--boot", "initramfs", "--nic", "e1000", s(&cfg)]);
     assert_eq!(r.code, 0, "{}", r.stdout);
 }
+
+#[test]
+fn vmlinux_config_is_read_too() {
+    // The kernel's own scripts/extract-vmlinux unpacks the test bed's bzImage.
+    let k = diskless_qemu::kernel::custom_kernel().expect("the test bed's custom kernel");
+    let out = scratch("vmlinux");
+    let vmlinux = out.join("vmlinux");
+    let data = std::process::Command::new(source().join("scripts/extract-vmlinux"))
+        .arg(&k.bzimage)
+        .output()
+        .expect("scripts/extract-vmlinux");
+    assert!(data.status.success() && data.stdout.starts_with(b"\x7fELF"));
+    std::fs::write(&vmlinux, &data.stdout).unwrap();
+    let r = check_kernel(&["--nic", "e1000", s(&vmlinux)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("(IKCONFIG in vmlinux)"), "{}", r.stdout);
+}
