@@ -30,7 +30,7 @@ fn emit(level: &str, args: Arguments<'_>) {
     if QUIET.load(Ordering::Relaxed) {
         return;
     }
-    let line = format!("[{:>11.6}] diskless-init: {level}{args}\n", uptime());
+    let line = format!("[{:>12.6}] diskless-init: {level}{args}\n", uptime());
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
