@@ -149,7 +149,7 @@ impl Config {
             Some(Value::Tristate(Tristate::N)) => format!("CONFIG_{name} is not set"),
             Some(Value::Tristate(t)) => format!("CONFIG_{name}={t}"),
             Some(Value::Other(v)) => format!("CONFIG_{name}={v}"),
-            None => format!("CONFIG_{name} is absent"),
+            None => format!("CONFIG_{name} is not set (no line)"),
         }
     }
 
