@@ -178,9 +178,7 @@ fn diskless_init_boots_supervises_and_powers_off() -> anyhow::Result<()> {
             std::thread::sleep(Duration::from_millis(200));
         }
     } else {
-        eprintln!(
-            "note: kernel has no CONFIG_ACPI, so QEMU cannot power off; the kernel halted"
-        );
+        eprintln!("note: kernel has no CONFIG_ACPI, so QEMU cannot power off; the kernel halted");
     }
     eprintln!("timeline:\n{}", vm.timeline());
     for l in vm
