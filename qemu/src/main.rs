@@ -34,6 +34,8 @@ enum Cmd {
         exec: Option<String>,
     },
     /// Run `setup`, then `cargo test --workspace` (what .ci/run does); exits with its status.
+    ///
+    /// Arguments after `--` go to cargo test; with `-p <crate>` only that crate is tested.
     Test {
         /// Extra arguments for `cargo test` (after `--`).
         #[arg(last = true)]
@@ -77,10 +79,16 @@ fn demo(_exec: Option<String>) -> Result<i32> {
 fn test(cargo_args: &[String]) -> Result<i32> {
     diskless_qemu::setup::run()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("==> cargo test --workspace {}", cargo_args.join(" "));
-    let st = std::process::Command::new(cargo)
-        .args(["test", "--workspace"])
-        .args(cargo_args)
-        .status()?;
+    // `-p X` narrows the run; otherwise the whole workspace is tested.
+    let narrowed = cargo_args
+        .iter()
+        .any(|a| a == "-p" || a.starts_with("--package") || a.starts_with("-p"));
+    let mut args = vec!["test".to_string()];
+    if !narrowed {
+        args.push("--workspace".into());
+    }
+    args.extend(cargo_args.iter().cloned());
+    eprintln!("==> cargo {}", args.join(" "));
+    let st = std::process::Command::new(cargo).args(&args).status()?;
     Ok(st.code().unwrap_or(1))
 }

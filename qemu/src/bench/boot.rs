@@ -46,8 +46,18 @@ pub fn run(args: Args) -> Result<()> {
         println!("seed boot {}:\n{t}", i + 1);
         timelines.push(t);
     }
+    println!(
+        "medians over {} boot(s), seconds since power-on:",
+        timelines.len()
+    );
+    for name in crate::timeline::MILESTONES
+        .iter()
+        .map(|m| m.name)
+        .chain(["SSH banner"])
+    {
+        println!("  {name:<16} seed {:>7.2}", median(&timelines, name));
+    }
     let med = median(&timelines, "SSH banner");
-    println!("median power-on -> SSH banner: seed {med:.2} s");
     println!("ours - s, seed {med:.2} s, ratio -x");
     Ok(())
 }
