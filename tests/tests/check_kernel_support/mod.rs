@@ -63,9 +63,12 @@ pub fn stock() -> StockKernel {
     k
 }
 
-/// A fresh build directory for `make O=…`.
+/// A fresh build directory for `make O=…`. Names are unique per test and
+/// reused by the next run, so repeated runs do not pile up kernel trees.
 pub fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("diskless-ck-{name}-{}", std::process::id()));
+    let d = std::env::temp_dir()
+        .join("diskless-check-kernel")
+        .join(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
