@@ -46,6 +46,21 @@ macro_rules! with_boot {
             pub overlay: Option<bool>,
         }
         impl $name {
+            #[allow(dead_code)] // RawCluster has none to check
+            pub fn has_boot(&self) -> bool {
+                self.kernel.is_some()
+                    || self.initrd.is_some()
+                    || self.cmdline.is_some()
+                    || self.cmdline_append.is_some()
+                    || self.boot_mode.is_some()
+                    || self.nic.is_some()
+                    || self.nfs_root.is_some()
+                    || self.ip_device.is_some()
+                    || self.init.is_some()
+                    || self.modules.is_some()
+                    || self.overlay.is_some()
+            }
+
             pub fn boot(&self) -> RawBoot {
                 RawBoot {
                     kernel: self.kernel.clone(),

@@ -423,6 +423,7 @@ pub(crate) fn build(ctx: &mut Ctx, raw: RawFile, opts: &LoadOptions) -> Option<I
     let mut by_ip: HashMap<Ipv4Addr, (Range<usize>, &str)> =
         HashMap::with_capacity(raw.nodes.len());
     let empty = Partial::default();
+    let mut merged: HashMap<Option<String>, BootSpec> = HashMap::new();
     for sn in &raw.nodes {
         let n = sn.get_ref();
         let name = n.name.get_ref().as_str();
@@ -467,7 +468,10 @@ pub(crate) fn build(ctx: &mut Ctx, raw: RawFile, opts: &LoadOptions) -> Option<I
                 by_mac.insert(m, (n.mac.span(), name));
             }
         }
-        let ip = ctx.ip(&n.ip, &format!("node `{name}` ip"));
+        let ip = match n.ip.get_ref().parse::<Ipv4Addr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => ctx.ip(&n.ip, &format!("node `{name}` ip")),
+        };
         if let Some(ip) = ip {
             check_node_ip(ctx, n.ip.span(), ip, &cluster);
             if let Some((first, other)) = by_ip.get(&ip) {
@@ -492,8 +496,17 @@ pub(crate) fn build(ctx: &mut Ctx, raw: RawFile, opts: &LoadOptions) -> Option<I
             },
             None => None,
         };
-        let own = partial(ctx, &n.boot());
-        let boot = merge([&base, prof.as_ref().map_or(&empty, |p| p.1), &own]);
+        // Most nodes override nothing: merge once per profile, then clone.
+        let boot = if n.has_boot() {
+            let own = partial(ctx, &n.boot());
+            merge([&base, prof.as_ref().map_or(&empty, |p| p.1), &own])
+        } else {
+            let key = prof.as_ref().map(|p| p.0.clone());
+            merged
+                .entry(key)
+                .or_insert_with(|| merge([&base, prof.as_ref().map_or(&empty, |p| p.1), &empty]))
+                .clone()
+        };
         if boot.kernel.is_empty() {
             ctx.err(
                 sn.span(),
@@ -527,7 +540,13 @@ fn exports(
     profiles: &HashMap<String, Partial>,
     opts: &LoadOptions,
 ) -> Vec<Export> {
-    let root_of = |n: &Node| n.boot.nfs_root.clone().unwrap_or(cluster.nfs_root.clone());
+    let root_of = |n: &Node| -> PathBuf {
+        n.boot
+            .nfs_root
+            .clone()
+            .unwrap_or_else(|| cluster.nfs_root.clone())
+    };
+    let is_root = |n: &Node, p: &Path| n.boot.nfs_root.as_deref().unwrap_or(&cluster.nfs_root) == p;
     let mut out: Vec<Export> = Vec::new();
     let mut seen: HashMap<PathBuf, Range<usize>> = HashMap::new();
     for se in raw {
@@ -599,9 +618,9 @@ fn exports(
                 }
             }
         }
-        let root = nodes.iter().any(|n| root_of(n) == path);
+        let root = nodes.iter().any(|n| is_root(n, &path));
         for (i, n) in nodes.iter().enumerate() {
-            if root_of(n) == path && !allowed[i] {
+            if !allowed[i] && is_root(n, &path) {
                 ctx.err(
                     se.span(),
                     format!(
@@ -631,9 +650,8 @@ fn exports(
     // Roots nobody listed are exported read-only to the nodes booting them.
     let mut roots: Vec<PathBuf> = vec![cluster.nfs_root.clone()];
     for n in nodes {
-        let r = root_of(n);
-        if !roots.contains(&r) {
-            roots.push(r);
+        if !roots.iter().any(|r| is_root(n, r)) {
+            roots.push(root_of(n));
         }
     }
     for r in roots {
@@ -643,7 +661,7 @@ fn exports(
         out.push(Export {
             nodes: nodes
                 .iter()
-                .filter(|n| root_of(n) == r)
+                .filter(|n| is_root(n, &r))
                 .map(|n| n.name.clone())
                 .collect(),
             path: r,
