@@ -56,6 +56,24 @@ pub fn generate(nodes: usize) -> String {
     s
 }
 
+/// CPU time this thread has spent on a CPU, from the scheduler's account;
+/// unlike wall time it does not grow while other processes hold the cores.
+fn thread_cpu_time() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+        .map(Duration::from_nanos)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -78,10 +96,15 @@ pub fn run(args: Args) -> Result<()> {
         .context("the generated inventory does not load")?;
     anyhow::ensure!(inv.nodes.len() == args.nodes, "node count mismatch");
     let mut times = Vec::with_capacity(args.runs);
+    let mut cpu = Vec::with_capacity(args.runs);
     for _ in 0..args.runs {
+        let c = thread_cpu_time();
         let t = Instant::now();
         let inv = inventory::load_file(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
         times.push(t.elapsed());
+        if let (Some(a), Some(b)) = (c, thread_cpu_time()) {
+            cpu.push(b.saturating_sub(a));
+        }
         std::hint::black_box(inv);
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -95,6 +118,13 @@ pub fn run(args: Args) -> Result<()> {
         min.as_secs_f64() * 1000.0,
         max.as_secs_f64() * 1000.0
     );
+    if !cpu.is_empty() {
+        println!(
+            "cpu time per load: median {:.1} ms (load average {}; wall time above includes waiting for a core)",
+            median(cpu).as_secs_f64() * 1000.0,
+            load_average()
+        );
+    }
     if cfg!(debug_assertions) {
         println!("note: debug build; run `cargo run --release -p diskless-qemu -- bench inventory` for the real figure");
     }
