@@ -100,9 +100,33 @@ fn udp_socket(iface: &str, port: u16, what: &'static str) -> Result<Socket, IoEr
     // let SO_BINDTODEVICE keep us on one interface.
     s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())
         .map_err(err)?;
-    // Bursts of DORA at benchmark rates overflow the default buffer.
-    let _ = s.set_recv_buffer_size(4 << 20);
+    // Bursts (a rack powering on, or a scheduling stall on a busy host)
+    // overflow the default ~200 KiB buffer. SO_RCVBUFFORCE passes the
+    // rmem_max cap when we are root; otherwise take what the cap allows.
+    force_buffer(&s, libc::SO_RCVBUFFORCE, 8 << 20);
+    force_buffer(&s, libc::SO_SNDBUFFORCE, 4 << 20);
     Ok(s)
+}
+
+fn force_buffer(s: &Socket, opt: libc::c_int, bytes: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid fd and a c_int option value for the call's duration.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            opt,
+            (&bytes as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        let _ = if opt == libc::SO_RCVBUFFORCE {
+            s.set_recv_buffer_size(bytes as usize)
+        } else {
+            s.set_send_buffer_size(bytes as usize)
+        };
+    }
 }
 
 /// One reply waiting for its journal record to be durable.
