@@ -90,6 +90,10 @@ pub const MILESTONES: &[Milestone] = &[
         parts: &["as init process"],
     },
     Milestone {
+        name: "crng ready",
+        parts: &["crng init done"],
+    },
+    Milestone {
         name: "services up",
         parts: &[SERVICES_UP_MARKER],
     },
@@ -127,6 +131,7 @@ impl Timeline {
                 });
             }
         }
+        events.sort_by_key(|e| e.at);
         Timeline { events }
     }
 

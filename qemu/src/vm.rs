@@ -69,6 +69,9 @@ pub struct VmConfig {
     pub rtc_base: Option<String>,
     /// Where the console is copied as it arrives (default: the run directory).
     pub serial_log: Option<PathBuf>,
+    /// Attach a virtio-rng device (default). Without it a 6.1 guest under
+    /// TCG can wait a minute for `crng init done`, and sshd blocks on it.
+    pub rng: bool,
     /// Appended verbatim to QEMU's arguments.
     pub extra_args: Vec<String>,
 }
@@ -90,6 +93,7 @@ impl VmConfig {
             }],
             rtc_base: None,
             serial_log: None,
+            rng: true,
             extra_args: Vec::new(),
         }
     }
@@ -168,6 +172,9 @@ impl VmConfig {
                 dev.push_str(",bootindex=1");
             }
             push(&["-device", &dev]);
+        }
+        if self.rng {
+            push(&["-device", "virtio-rng-pci"]);
         }
         if let Boot::Direct {
             kernel,
