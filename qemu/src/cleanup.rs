@@ -8,6 +8,7 @@ use std::sync::{Mutex, Once};
 
 static NAMESPACES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static PIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+static DIRS: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
 static INSTALL: Once = Once::new();
 
 fn install() {
@@ -33,6 +34,26 @@ pub fn run_all() {
     for name in names {
         crate::netns::destroy(&name);
     }
+    if std::env::var_os("DISKLESS_KEEP_RUNS").is_none() {
+        let dirs = std::mem::take(&mut *DIRS.lock().unwrap_or_else(|e| e.into_inner()));
+        for d in dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A run directory removed on Ctrl-C (its owner removes it on drop).
+pub(crate) fn register_dir(dir: &std::path::Path) {
+    install();
+    DIRS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(dir.to_path_buf());
+}
+
+pub(crate) fn unregister_dir(dir: &std::path::Path) {
+    DIRS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|d| d != dir);
 }
 
 pub(crate) fn register_netns(name: &str) {

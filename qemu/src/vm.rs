@@ -214,6 +214,7 @@ impl Vm {
             RUN_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&run_dir)?;
+        crate::cleanup::register_dir(&run_dir);
         let serial_log = cfg
             .serial_log
             .clone()
@@ -367,6 +368,7 @@ impl Vm {
 impl Drop for Vm {
     fn drop(&mut self) {
         self.kill();
+        crate::cleanup::unregister_dir(&self.run_dir);
         if std::env::var_os("DISKLESS_KEEP_RUNS").is_none()
             && self.serial_log.starts_with(&self.run_dir)
         {

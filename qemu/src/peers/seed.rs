@@ -59,6 +59,7 @@ impl SeedStack {
         let dir = std::env::temp_dir().join(format!("diskless-seed-{}", ns.name()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
+        crate::cleanup::register_dir(&dir);
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
         let root = dir.join("root");
         let culc = dir.join("culc");
@@ -151,6 +152,7 @@ impl SeedStack {
 
 impl Drop for SeedStack {
     fn drop(&mut self) {
+        crate::cleanup::unregister_dir(&self.dir);
         if std::env::var_os("DISKLESS_KEEP_RUNS").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
