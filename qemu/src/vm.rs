@@ -387,3 +387,56 @@ static RUN_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32:
 fn proc_stdout(p: &mut Proc) -> Option<std::process::ChildStdout> {
     p.take_stdout()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joined(c: &VmConfig) -> String {
+        let dir = std::env::temp_dir().join(format!("dl-vmargs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = c.args("tcg", &dir).unwrap().join(" ");
+        let _ = std::fs::remove_dir_all(&dir);
+        a
+    }
+
+    #[test]
+    fn pxe_node_boots_from_its_e1000() {
+        let a = joined(&VmConfig::pxe("n1", "tap0", "52:54:00:00:00:01"));
+        assert!(
+            a.contains("-device e1000,netdev=n0,mac=52:54:00:00:00:01,bootindex=1"),
+            "{a}"
+        );
+        assert!(a.contains("ifname=tap0,script=no"), "{a}");
+        assert!(
+            a.contains("-accel tcg") && a.contains("-serial stdio"),
+            "{a}"
+        );
+        assert!(!a.contains("-kernel") && !a.contains("pflash"), "{a}");
+    }
+
+    #[test]
+    fn direct_boot_adds_the_serial_console_once() {
+        let c = VmConfig::direct("n1", "/k".into(), "root=/dev/vda");
+        let a = joined(&c);
+        assert!(
+            a.contains("-kernel /k -append console=ttyS0 root=/dev/vda"),
+            "{a}"
+        );
+        let c = VmConfig::direct("n1", "/k".into(), "console=ttyS0,115200 x");
+        assert!(joined(&c).ends_with("-append console=ttyS0,115200 x"));
+    }
+
+    #[test]
+    fn uefi_uses_ovmf_pflash_and_rtc_base_is_passed() {
+        if !std::path::Path::new("/usr/share/OVMF/OVMF_VARS_4M.fd").exists() {
+            return; // ovmf not installed on this machine
+        }
+        let mut c = VmConfig::pxe("n1", "tap0", "52:54:00:00:00:01");
+        c.firmware = Firmware::Uefi;
+        c.rtc_base = Some("2001-01-01".into());
+        let a = joined(&c);
+        assert!(a.contains("OVMF_CODE_4M.fd"), "{a}");
+        assert!(a.contains("-rtc base=2001-01-01"), "{a}");
+    }
+}
