@@ -217,7 +217,10 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         info!("tftp: listening on {}", server.local_addr()?);
         tftp_stats = Some(server.stats());
         let stop = services.shutdown();
-        services.spawn("tftp", async move { Ok(server.run(stop).await?) });
+        services.spawn(
+            "tftp",
+            async move { Ok(server.run_on_own_thread(stop).await?) },
+        );
     }
 
     // HTTP

@@ -81,6 +81,43 @@ impl TftpServer {
         self.stats.clone()
     }
 
+    /// Like [`TftpServer::run`], on a thread of its own with a
+    /// single-threaded runtime: lockstep transfers are latency-bound, and
+    /// keeping the socket polling and the transfer tasks on one thread
+    /// avoids a cross-thread wakeup per packet.
+    pub fn run_on_own_thread(
+        self,
+        shutdown: watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = std::io::Result<()>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = self.socket.into_std().and_then(|sock| {
+            let (resolver, limits, stats) = (self.resolver, self.limits, self.stats);
+            std::thread::Builder::new()
+                .name("tftp".into())
+                .spawn(move || {
+                    let r = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .and_then(|rt| {
+                            rt.block_on(async move {
+                                let server = TftpServer {
+                                    socket: UdpSocket::from_std(sock)?,
+                                    resolver,
+                                    limits,
+                                    stats,
+                                };
+                                server.run(shutdown).await
+                            })
+                        });
+                    let _ = tx.send(r);
+                })
+        });
+        async move {
+            spawned?;
+            rx.await.unwrap_or(Ok(()))
+        }
+    }
+
     /// Serves until `shutdown` turns true. Transfers in flight are
     /// abandoned when the runtime stops.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
@@ -230,6 +267,11 @@ async fn run_session(
           window = agreed.window, "tftp: sending");
     let (mut t, mut action) = Transfer::start(content, &agreed, limits, Instant::now().into_std());
     let mut buf = vec![0u8; 65536];
+    // One timer per transfer, re-armed only when it fires: resetting it on
+    // every ACK costs more than the rest of the per-packet work.
+    let timer = tokio::time::sleep_until(Instant::from_std(t.deadline()));
+    tokio::pin!(timer);
+    let mut unreported = 0u64;
     loop {
         match action {
             Action::Nothing => {}
@@ -242,9 +284,11 @@ async fn run_session(
                     let payload = t.block_payload(b);
                     wire::emit_data(&mut out, crate::window::Window::wire(b), &payload);
                     sock.send(&out).await?;
-                    stats
-                        .bytes_sent
-                        .fetch_add(payload.len() as u64, Ordering::Relaxed);
+                    unreported += payload.len() as u64;
+                }
+                if unreported >= 1 << 20 {
+                    stats.bytes_sent.fetch_add(unreported, Ordering::Relaxed);
+                    unreported = 0;
                 }
             }
             Action::Abort(code, msg) => {
@@ -257,8 +301,8 @@ async fn run_session(
         if t.is_done() {
             break;
         }
-        let deadline = Instant::from_std(t.deadline());
         action = tokio::select! {
+            biased;
             r = sock.recv(&mut buf) => match r {
                 Ok(n) => match Packet::parse(&buf[..n]) {
                     Ok(p) => t.on_packet(&p, Instant::now().into_std()),
@@ -266,12 +310,19 @@ async fn run_session(
                 },
                 // ICMP port unreachable: the client is gone.
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    stats.bytes_sent.fetch_add(unreported, Ordering::Relaxed);
                     return Ok(Outcome::ClientError("client port closed".into()));
                 }
                 Err(e) => return Err(e),
             },
-            _ = tokio::time::sleep_until(deadline) => t.on_timeout(Instant::now().into_std()),
+            () = &mut timer => {
+                let now = Instant::now().into_std();
+                let a = if now >= t.deadline() { t.on_timeout(now) } else { Action::Nothing };
+                timer.as_mut().reset(Instant::from_std(t.deadline()));
+                a
+            }
         };
     }
+    stats.bytes_sent.fetch_add(unreported, Ordering::Relaxed);
     Ok(t.outcome().cloned().unwrap_or(Outcome::TimedOut))
 }
