@@ -67,3 +67,85 @@ fn ipxe_rom_gets_address_and_script_url() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// proxyDHCP with the real ROM: dnsmasq (own namespace on the same bridge)
+/// hands out the address, we add the boot information; iPXE asks us on
+/// port 4011 and then fetches its script from our HTTP service.
+#[test]
+fn ipxe_rom_boots_from_proxy_dhcp_beside_dnsmasq() -> anyhow::Result<()> {
+    let _slot = test_lock();
+    let ns = Netns::new("ipxeprx")?;
+    ns.add_tap("tap0")?;
+    let site = Netns::with_server("ipxesite", "192.0.2.2/32")?;
+    ns.add_veth_peer("v1", &site, "site0", Some("172.16.1.2/24"))?;
+    let dir = TempDir::new("ipxeprx");
+    let dns_log = dir.path().join("dnsmasq.log");
+    let _dnsmasq = site.spawn(
+        &[
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--interface=site0",
+            "--bind-interfaces",
+            "--dhcp-authoritative",
+            "--dhcp-range=172.16.1.100,172.16.1.150,255.255.255.0,1h",
+            &format!(
+                "--dhcp-leasefile={}",
+                dir.path().join("dnsmasq.leases").display()
+            ),
+            "--log-dhcp",
+            "--log-facility=-",
+            "--pid-file=",
+        ],
+        Some(&dns_log),
+    )?;
+    let inv = dir.path().join("inventory.toml");
+    let text = seed_inventory_text().replace(
+        r#"dhcp_pool = "172.16.1.200-172.16.1.250""#,
+        r#"dhcp_mode = "proxy""#,
+    );
+    std::fs::write(&inv, text)?;
+    let boot = dir.path().join("boot");
+    std::fs::create_dir_all(&boot)?;
+    let log = dir.path().join("server.log");
+    let bin = server_bin();
+    let _server = ns.spawn(
+        &[
+            bin.to_str().unwrap(),
+            "serve",
+            "--inventory",
+            inv.to_str().unwrap(),
+            "--boot-root",
+            boot.to_str().unwrap(),
+            "--no-nfs",
+            "--lease-file",
+            dir.path().join("leases").to_str().unwrap(),
+        ],
+        Some(&log),
+    )?;
+    let server_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    for _ in 0..200 {
+        if server_log().contains("DHCP listening") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut vm = Vm::start(&VmConfig::pxe("cartman", "tap0", CARTMAN_MAC), &ns)?;
+    if vm.wait_for("boot.ipxe", Duration::from_secs(240)).is_err() {
+        panic!(
+            "iPXE never asked for its script\nconsole:\n{}\nserver log:\n{}\ndnsmasq log:\n{}",
+            vm.console_text(),
+            server_log(),
+            std::fs::read_to_string(&dns_log).unwrap_or_default()
+        );
+    }
+    let slog = server_log();
+    assert!(slog.contains("proxyDHCP offer"), "{slog}");
+    let console = vm.console_text();
+    assert!(
+        console.contains("172.16.1.1") && !console.contains("172.16.1.10/"),
+        "the address must come from dnsmasq's range:\n{console}"
+    );
+    Ok(())
+}
