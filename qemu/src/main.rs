@@ -83,7 +83,8 @@ fn test(cargo_args: &[String]) -> Result<i32> {
     let narrowed = cargo_args
         .iter()
         .any(|a| a == "-p" || a.starts_with("--package") || a.starts_with("-p"));
-    let mut args = vec!["test".to_string()];
+    // All failures in one CI run, not just the first test binary's.
+    let mut args = vec!["test".to_string(), "--no-fail-fast".to_string()];
     if !narrowed {
         args.push("--workspace".into());
     }
