@@ -161,3 +161,35 @@ fn hostile_tcp_records_close_the_connection_only() {
     let mut c = Client::connect(port, None);
     assert_eq!(c.mnt(&tree.ro().display().to_string()).0, 0);
 }
+
+#[test]
+fn udp_calls_are_answered_and_garbage_is_dropped() {
+    let tree = Tree::new();
+    let port = free_port();
+    let _srv = Server::start(&tree.specs(&["127.0.0.1"]), &tree.key(), port);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    sock.connect(("127.0.0.1", port)).unwrap();
+    let mut buf = [0u8; 65536];
+    // Garbage first: no reply, and the socket keeps serving.
+    sock.send(&[1, 2, 3]).unwrap();
+    sock.send(&[0xff; 64]).unwrap();
+    // MOUNT MNT over UDP, then GETATTR and READ with the handle.
+    let mut a = Vec::new();
+    Writer::new(&mut a).opaque(tree.ro().display().to_string().as_bytes());
+    sock.send(&call(100005, 1, &a)).unwrap();
+    let n = sock.recv(&mut buf).unwrap();
+    let mut r = diskless_nfs::xdr::Reader::new(&buf[..n]);
+    for _ in 0..6 {
+        r.u32().unwrap(); // xid, REPLY, ACCEPTED, verf flavor, verf len, SUCCESS
+    }
+    assert_eq!(r.u32().unwrap(), 0, "MNT3_OK over UDP");
+    let fh = r.opaque(64).unwrap().to_vec();
+    let mut g = Vec::new();
+    Writer::new(&mut g).opaque(&fh);
+    sock.send(&call(100003, 1, &g)).unwrap();
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(n, 24 + 4 + 84, "header, status, fattr3");
+    assert_eq!(&buf[24..28], &[0, 0, 0, 0], "GETATTR NFS3_OK over UDP");
+}

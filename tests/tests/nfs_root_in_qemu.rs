@@ -101,6 +101,14 @@ fn boot(proto: &str) -> anyhow::Result<()> {
     }
     let _slot = test_lock();
     let k = kernel::custom_kernel()?;
+    let config = std::fs::read_to_string(&k.config).unwrap_or_default();
+    if proto == "udp" && config.contains("CONFIG_NFS_DISABLE_UDP_SUPPORT=y") {
+        eprintln!(
+            "skipped: the test bed's kernel has CONFIG_NFS_DISABLE_UDP_SUPPORT=y \
+             (add `# CONFIG_NFS_DISABLE_UDP_SUPPORT is not set` to qemu/kernel/diskless.fragment)"
+        );
+        return Ok(());
+    }
     let work = std::env::temp_dir().join(format!("nfsroot-{proto}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     let root = work.join("root");

@@ -162,21 +162,39 @@ async fn connection(
                 break;
             }
         }
-        let svc2 = svc.clone();
-        let (rec, mut reply, res) = tokio::task::spawn_blocking(move || {
-            out.clear();
-            out.extend_from_slice(&[0; 4]);
-            let res = svc2.handle(peer.ip(), false, &record, &mut out);
-            (record, out, res)
-        })
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let (rec, mut reply, res) = answer(&svc, peer.ip(), record, out).await?;
         record = rec;
         res?;
         let len = (reply.len() - 4) as u32 | 1 << 31;
         reply[..4].copy_from_slice(&len.to_be_bytes());
         s.write_all(&reply).await?;
         out = reply;
+    }
+}
+
+/// Answers one record off the reactor: in place on a multi-threaded
+/// runtime (no thread hand-off per call), else on the blocking pool.
+async fn answer(
+    svc: &Arc<Service>,
+    peer: IpAddr,
+    record: Vec<u8>,
+    mut out: Vec<u8>,
+) -> std::io::Result<(Vec<u8>, Vec<u8>, Result<(), FrameError>)> {
+    let work = move |svc: &Service, record: Vec<u8>, mut out: Vec<u8>| {
+        out.clear();
+        out.extend_from_slice(&[0; 4]);
+        let res = svc.handle(peer, false, &record, &mut out);
+        (record, out, res)
+    };
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        Ok(tokio::task::block_in_place(|| work(svc, record, out)))
+    } else {
+        let svc = svc.clone();
+        out.clear();
+        tokio::task::spawn_blocking(move || work(&svc, record, out))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
     }
 }
 
