@@ -13,12 +13,14 @@
 pub mod bench;
 pub mod cache;
 pub mod cleanup;
+pub mod demo;
 pub mod kernel;
 pub mod netns;
 pub mod peers;
 pub mod rootfs;
 pub mod setup;
 pub mod ssh;
+pub mod stack;
 pub mod timeline;
 pub mod vm;
 

@@ -71,8 +71,8 @@ fn main() {
     }
 }
 
-fn demo(_exec: Option<String>) -> Result<i32> {
-    anyhow::bail!("not implemented yet: the demo is built in the end-to-end issue (10); try `diskless-qemu bench boot --stack seed`")
+fn demo(exec: Option<String>) -> Result<i32> {
+    diskless_qemu::demo::run(exec)
 }
 
 /// Setup, then the workspace's tests with their output forwarded.

@@ -28,20 +28,22 @@ pub(crate) struct RawBoot {
     pub overlay: Option<bool>,
 }
 
+// Boot overrides are boxed: most nodes set none, and a small `RawNode`
+// keeps deserializing 10,000 of them from moving megabytes around.
 macro_rules! with_boot {
     ($(#[$m:meta])* struct $name:ident { $($(#[$fm:meta])* $f:ident : $t:ty,)* }) => {
         $(#[$m])*
         pub(crate) struct $name {
             $($(#[$fm])* pub $f: $t,)*
-            pub kernel: Option<S<String>>,
-            pub initrd: Option<S<String>>,
-            pub cmdline: Option<S<String>>,
-            pub cmdline_append: Option<S<String>>,
-            pub boot_mode: Option<S<String>>,
-            pub nic: Option<S<String>>,
-            pub nfs_root: Option<S<String>>,
-            pub ip_device: Option<S<String>>,
-            pub init: Option<S<String>>,
+            pub kernel: Option<Box<S<String>>>,
+            pub initrd: Option<Box<S<String>>>,
+            pub cmdline: Option<Box<S<String>>>,
+            pub cmdline_append: Option<Box<S<String>>>,
+            pub boot_mode: Option<Box<S<String>>>,
+            pub nic: Option<Box<S<String>>>,
+            pub nfs_root: Option<Box<S<String>>>,
+            pub ip_device: Option<Box<S<String>>>,
+            pub init: Option<Box<S<String>>>,
             pub modules: Option<Vec<S<String>>>,
             pub overlay: Option<bool>,
         }
@@ -63,15 +65,15 @@ macro_rules! with_boot {
 
             pub fn boot(&self) -> RawBoot {
                 RawBoot {
-                    kernel: self.kernel.clone(),
-                    initrd: self.initrd.clone(),
-                    cmdline: self.cmdline.clone(),
-                    cmdline_append: self.cmdline_append.clone(),
-                    boot_mode: self.boot_mode.clone(),
-                    nic: self.nic.clone(),
-                    nfs_root: self.nfs_root.clone(),
-                    ip_device: self.ip_device.clone(),
-                    init: self.init.clone(),
+                    kernel: self.kernel.as_deref().cloned(),
+                    initrd: self.initrd.as_deref().cloned(),
+                    cmdline: self.cmdline.as_deref().cloned(),
+                    cmdline_append: self.cmdline_append.as_deref().cloned(),
+                    boot_mode: self.boot_mode.as_deref().cloned(),
+                    nic: self.nic.as_deref().cloned(),
+                    nfs_root: self.nfs_root.as_deref().cloned(),
+                    ip_device: self.ip_device.as_deref().cloned(),
+                    init: self.init.as_deref().cloned(),
                     modules: self.modules.clone(),
                     overlay: self.overlay,
                 }
@@ -103,6 +105,7 @@ with_boot! {
         http_port: Option<S<u16>>,
         router_advertisements: Option<bool>,
         sntp: Option<bool>,
+        ipxe_scripts: Option<bool>,
     }
 }
 

@@ -404,6 +404,7 @@ fn cluster(
         lease_time: r.lease_time.as_ref().map_or(3600, |v| *v.get_ref()),
         router_advertisements: r.router_advertisements.unwrap_or(true),
         sntp: r.sntp.unwrap_or(true),
+        ipxe_scripts: r.ipxe_scripts.unwrap_or(true),
     };
     Some((c, boot))
 }
@@ -418,12 +419,15 @@ pub(crate) fn build(ctx: &mut Ctx, raw: RawFile, opts: &LoadOptions) -> Option<I
     let (cluster, base) = cl?;
 
     let mut nodes = Vec::with_capacity(raw.nodes.len());
-    let mut by_name: HashMap<&str, Range<usize>> = HashMap::with_capacity(raw.nodes.len());
-    let mut by_mac: HashMap<Mac, (Range<usize>, &str)> = HashMap::with_capacity(raw.nodes.len());
-    let mut by_ip: HashMap<Ipv4Addr, (Range<usize>, &str)> =
-        HashMap::with_capacity(raw.nodes.len());
+    let n = raw.nodes.len();
+    let mut by_name: FastMap<&str, Range<usize>> =
+        FastMap::with_capacity_and_hasher(n, Default::default());
+    let mut by_mac: FastMap<Mac, (Range<usize>, &str)> =
+        FastMap::with_capacity_and_hasher(n, Default::default());
+    let mut by_ip: FastMap<Ipv4Addr, (Range<usize>, &str)> =
+        FastMap::with_capacity_and_hasher(n, Default::default());
     let empty = Partial::default();
-    let mut merged: HashMap<Option<String>, BootSpec> = HashMap::new();
+    let mut merged: FastMap<Option<&str>, BootSpec> = FastMap::default();
     for sn in &raw.nodes {
         let n = sn.get_ref();
         let name = n.name.get_ref().as_str();
@@ -487,7 +491,7 @@ pub(crate) fn build(ctx: &mut Ctx, raw: RawFile, opts: &LoadOptions) -> Option<I
         }
         let prof = match &n.profile {
             Some(p) => match profiles.get(p.get_ref()) {
-                Some(pp) => Some((p.get_ref().clone(), pp)),
+                Some(pp) => Some((p.get_ref().as_str(), pp)),
                 None => {
                     let hint = suggest(p.get_ref(), profiles.keys());
                     ctx.err(p.span(), format!("unknown profile `{}`", p.get_ref()), hint);
@@ -501,7 +505,7 @@ pub(crate) fn build(ctx: &mut Ctx, raw: RawFile, opts: &LoadOptions) -> Option<I
             let own = partial(ctx, &n.boot());
             merge([&base, prof.as_ref().map_or(&empty, |p| p.1), &own])
         } else {
-            let key = prof.as_ref().map(|p| p.0.clone());
+            let key = prof.as_ref().map(|p| p.0);
             merged
                 .entry(key)
                 .or_insert_with(|| merge([&base, prof.as_ref().map_or(&empty, |p| p.1), &empty]))
@@ -519,7 +523,7 @@ pub(crate) fn build(ctx: &mut Ctx, raw: RawFile, opts: &LoadOptions) -> Option<I
                 name: name.to_string(),
                 mac,
                 ip,
-                profile: prof.map(|p| p.0),
+                profile: prof.map(|p| p.0.to_string()),
                 boot,
             });
         }

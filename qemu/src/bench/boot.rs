@@ -35,31 +35,104 @@ pub struct Args {
 const NODE: (&str, &str, &str) = ("cartman", "52:54:00:70:91:b9", "172.16.1.10");
 
 pub fn run(args: Args) -> Result<()> {
-    if args.stack != Stack::Seed {
-        bail!("bench boot --stack ours: not implemented yet (end-to-end issue); use --stack seed");
-    }
     let kernel = crate::kernel::custom_kernel()?;
-    let mut timelines = Vec::new();
-    for i in 0..args.runs.max(1) {
-        eprintln!("==> seed stack, boot {}/{}", i + 1, args.runs.max(1));
-        let t = boot_seed(&kernel.bzimage, &args)?;
-        println!("seed boot {}:\n{t}", i + 1);
-        timelines.push(t);
+    let want = |s: Stack| args.stack == s || args.stack == Stack::Both;
+    let runs = args.runs.max(1);
+    // Our stack's binaries are built before any boot is timed.
+    let ours_bins = if want(Stack::Ours) {
+        Some((crate::stack::init_binary()?, crate::stack::server_binary()?))
+    } else {
+        None
+    };
+    let mut ours = Vec::new();
+    let mut seed = Vec::new();
+    for i in 0..runs {
+        if let Some((init, server)) = &ours_bins {
+            eprintln!("==> our stack, boot {}/{runs}", i + 1);
+            let t = boot_ours(&kernel.bzimage, init, server, &args)?;
+            println!("ours boot {}:\n{t}", i + 1);
+            ours.push(t);
+        }
+        if want(Stack::Seed) {
+            eprintln!("==> seed stack, boot {}/{runs}", i + 1);
+            let t = boot_seed(&kernel.bzimage, &args)?;
+            println!("seed boot {}:\n{t}", i + 1);
+            seed.push(t);
+        }
     }
-    println!(
-        "medians over {} boot(s), seconds since power-on:",
-        timelines.len()
-    );
+    println!("medians over {runs} boot(s) per stack, seconds since power-on:");
     for name in crate::timeline::MILESTONES
         .iter()
         .map(|m| m.name)
         .chain(["SSH banner"])
     {
-        println!("  {name:<16} seed {:>7.2}", median(&timelines, name));
+        println!(
+            "  {name:<16} ours {:>7.2}   seed {:>7.2}",
+            median(&ours, name),
+            median(&seed, name)
+        );
     }
-    let med = median(&timelines, "SSH banner");
-    println!("ours - s, seed {med:.2} s, ratio -x");
+    let o = median(&ours, "SSH banner");
+    let s = median(&seed, "SSH banner");
+    let fmt = |v: f64| {
+        if v.is_nan() {
+            "-".to_string()
+        } else {
+            format!("{v:.2}")
+        }
+    };
+    let ratio = if o.is_nan() || s.is_nan() {
+        "-".to_string()
+    } else {
+        format!("{:.2}", s / o)
+    };
+    println!("ours {} s, seed {} s, ratio {ratio}x", fmt(o), fmt(s));
     Ok(())
+}
+
+/// One boot on our stack: the same firmware, kernel and root as the seed's,
+/// on the pxelinux path (diskless-server: DHCP+RA+SNTP, TFTP, NFS; diskless-init).
+fn boot_ours(
+    kernel: &std::path::Path,
+    init: &std::path::Path,
+    server: &std::path::Path,
+    args: &Args,
+) -> Result<Timeline> {
+    use crate::stack::{BootPath, OurNode, OurOptions, OurStack};
+    let _slot = crate::test_lock();
+    let key = SshKey::generate()?;
+    let ns = Netns::new("ours")?;
+    ns.add_tap("tap0")?;
+    let node = OurNode {
+        hostname: NODE.0.into(),
+        mac: NODE.1.into(),
+        ip: NODE.2.into(),
+    };
+    let stack = OurStack::start(
+        &ns,
+        &OurOptions {
+            kernel: kernel.to_path_buf(),
+            nodes: vec![node.clone()],
+            ssh_pubkey: key.public_key()?,
+            path: BootPath::Pxelinux,
+            uefi_loader: None,
+            init_bin: init.to_path_buf(),
+            server_bin: server.to_path_buf(),
+        },
+    )?;
+    let mut vm = Vm::start(&VmConfig::pxe("ours-node", "tap0", &node.mac), &ns)?;
+    let ssh = Ssh::new(&ns, &node.ip, &key);
+    let at = match ssh.wait_boot(&mut vm, Duration::from_secs(args.timeout)) {
+        Ok(at) => at,
+        Err(e) => bail!("{e}\n(our stack files: {})", stack.dir().display()),
+    };
+    let mut t = vm.timeline();
+    t.push("SSH banner", at);
+    let host = ssh.check("hostname")?;
+    if host.trim() != node.hostname {
+        bail!("node answered as {host:?}, expected {}", node.hostname);
+    }
+    Ok(t)
 }
 
 /// Median of an event over the timelines, in seconds.

@@ -125,6 +125,8 @@ pub struct DhcpConfig {
     pub ipxe_url: String,
     /// Advertise ourselves as NTP server (option 42).
     pub sntp: bool,
+    /// `false`: iPXE clients get `loader_bios` (pxelinux) like plain PXE.
+    pub ipxe_scripts: bool,
     pub ra: RaConfig,
 }
 
@@ -153,6 +155,7 @@ impl DhcpConfig {
             lease_file: c.dhcp_pool.map(|_| PathBuf::from(DEFAULT_LEASE_FILE)),
             ipxe_url: format!("{}/boot.ipxe?mac={{mac}}", http_base(c.server, c.http_port)),
             sntp: c.sntp,
+            ipxe_scripts: c.ipxe_scripts,
             ra: RaConfig {
                 enabled: c.router_advertisements,
                 prefix: None,

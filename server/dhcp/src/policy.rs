@@ -137,6 +137,7 @@ impl Dhcp {
         match info.firmware {
             Firmware::Bios => Some(self.cfg.loader_bios.clone()),
             Firmware::Uefi => self.cfg.loader_uefi.clone(),
+            Firmware::Ipxe if !self.cfg.ipxe_scripts => Some(self.cfg.loader_bios.clone()),
             Firmware::Ipxe => node.map(|n| {
                 self.cfg
                     .ipxe_url
