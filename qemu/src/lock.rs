@@ -18,28 +18,28 @@ pub fn test_lock() -> TestLock {
         .and_then(|s| s.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(1);
-    let mut announced = false;
-    loop {
-        for slot in 0..slots {
-            let path = format!("/tmp/diskless-qemu-slot{slot}.lock");
-            let Ok(f) = File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-            else {
-                continue;
-            };
+    let open = |slot: usize| {
+        File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(format!("/tmp/diskless-qemu-slot{slot}.lock"))
+    };
+    for slot in 0..slots {
+        if let Ok(f) = open(slot) {
             if let Ok(lock) = Flock::lock(f, FlockArg::LockExclusiveNonblock) {
                 return TestLock { _lock: lock };
             }
         }
-        if !announced {
-            eprintln!(
-                "diskless-qemu: waiting for a free QEMU slot (/tmp/diskless-qemu-slot*.lock)"
-            );
-            announced = true;
+    }
+    eprintln!("diskless-qemu: waiting for a free QEMU slot (/tmp/diskless-qemu-slot*.lock)");
+    // Block in the kernel rather than poll, so waiters are not starved by
+    // newcomers that happen to poll at the right moment.
+    let slot = std::process::id() as usize % slots;
+    loop {
+        match open(slot).map(|f| Flock::lock(f, FlockArg::LockExclusive)) {
+            Ok(Ok(lock)) => return TestLock { _lock: lock },
+            _ => std::thread::sleep(std::time::Duration::from_millis(200)),
         }
-        std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
