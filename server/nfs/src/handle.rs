@@ -38,9 +38,10 @@ pub enum HandleError {
     Io(#[from] std::io::Error),
 }
 
-/// The MAC key.
+/// The MAC key, with HMAC's keyed state prepared once (two SHA-256
+/// blocks saved per handle).
 #[derive(Clone)]
-pub struct Key([u8; 32]);
+pub struct Key(Hmac<Sha256>);
 
 impl Key {
     /// Reads the key at `path`, creating it (mode 0600, 32 random bytes) on
@@ -61,7 +62,7 @@ impl Key {
                 f.write_all(&k)?;
                 f.sync_all()?;
                 tracing::info!(path = %path.display(), "created NFS handle key");
-                Ok(Key(k))
+                Ok(Key::from_bytes(k))
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let meta = std::fs::metadata(path)?;
@@ -86,18 +87,19 @@ impl Key {
                         ),
                     )
                 })?;
-                Ok(Key(k))
+                Ok(Key::from_bytes(k))
             }
             Err(e) => Err(e),
         }
     }
 
     pub fn from_bytes(k: [u8; 32]) -> Key {
-        Key(k)
+        let prepared = <Hmac<Sha256> as Mac>::new_from_slice(&k).expect("any key length");
+        Key(prepared)
     }
 
     fn mac(&self, data: &[u8]) -> [u8; MAC_LEN] {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("any key length");
+        let mut m = self.0.clone();
         m.update(data);
         let full = m.finalize().into_bytes();
         let mut out = [0u8; MAC_LEN];
@@ -293,7 +295,7 @@ mod tests {
         let mode = std::fs::metadata(&p).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let k2 = Key::load_or_create(&p).unwrap();
-        assert_eq!(k1.0, k2.0);
+        assert_eq!(k1.mac(b"x"), k2.mac(b"x"));
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(Key::load_or_create(&p).is_err());
     }
