@@ -30,6 +30,16 @@ pub fn list_image(data: &[u8]) -> Result<Vec<Segment>> {
         }
         let format = detect(&data[pos..]);
         let (entries, used) = match format {
+            // The kernel only takes a plain archive that starts on a 4-byte
+            // boundary; elsewhere it reports "invalid magic" and stops.
+            Format::Cpio if !pos.is_multiple_of(4) => {
+                return Err(Error::Format {
+                    offset: pos as u64,
+                    message: "an uncompressed cpio archive must start on a 4-byte boundary \
+                              (the kernel stops unpacking here): pad what precedes it with zeros"
+                        .into(),
+                })
+            }
             Format::Cpio => read_archive(&data[pos..], pos as u64)?,
             Format::Unknown => {
                 return Err(Error::Format {
@@ -122,11 +132,26 @@ mod tests {
     #[test]
     fn gzip_then_plain_then_gzip() {
         let mut img = Compression::Gzip.compress(&archive("a")).unwrap();
+        img.resize(img.len().next_multiple_of(4), 0);
         img.extend(archive("b"));
         img.extend(Compression::Gzip.compress(&archive("c")).unwrap());
         let segs = list_image(&img).unwrap();
         let names: Vec<_> = segs.iter().map(|s| s.entries[0].name.clone()).collect();
         assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn unaligned_plain_archive_is_refused_like_the_kernel_does() {
+        let gz = Compression::Gzip.compress(&archive("a")).unwrap();
+        // Leading zeros are skipped; choose them so that the plain archive
+        // after the gzip stream starts at an offset ≡ 1 (mod 4).
+        let lead = (5 - gz.len() % 4) % 4;
+        let mut img = vec![0u8; lead];
+        img.extend(&gz);
+        assert_eq!(img.len() % 4, 1);
+        img.extend(archive("b"));
+        let err = list_image(&img).unwrap_err().to_string();
+        assert!(err.contains("4-byte boundary"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub fn stock() -> StockKernel {
     k
 }
 
+// Not every test binary that includes this module builds an image.
+#[allow(dead_code)]
 /// busybox-static stands in for the static diskless-init: the image
 /// builder only needs a static ELF.
 pub fn spec(k: &StockKernel, nics: &[&str], compression: Compression) -> ImageSpec {
