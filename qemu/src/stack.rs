@@ -267,7 +267,8 @@ pub fn inventory(server: &str, dir: &Path, opts: &OurOptions, uefi: Option<&str>
         "# written by diskless-qemu for a test-bed namespace\n\
          [cluster]\nname = \"testbed\"\nserver = \"{server}\"\nsubnet = \"172.16.1.0/24\"\n\
          boot_root = \"{boot}\"\nnfs_root = \"{root}\"\nkernel = \"bzImage\"\n\
-         boot_mode = \"direct\"\ncmdline = \"console=ttyS0\"\ninit = \"/sbin/diskless-init\"\n\
+         boot_mode = \"direct\"\ncmdline = \"console=ttyS0\"\n\
+         nfs_options = \"vers=3,tcp,rsize=131072,wsize=131072\"\ninit = \"/sbin/diskless-init\"\n\
          ipxe_scripts = {ipxe}\n",
         boot = dir.join("boot").display(),
         root = root.display(),
