@@ -366,6 +366,22 @@ fn firmware_picks_the_loader() {
 }
 
 #[test]
+fn ipxe_without_scripts_gets_the_bios_loader() {
+    // `ipxe_scripts = false` (the seed's path): iPXE is booted like plain
+    // PXE firmware, with pxelinux over TFTP.
+    let mut cfg = config(DhcpMode::Authoritative, false);
+    cfg.ipxe_scripts = false;
+    let mut d = Dhcp::new(cfg, inventory(), &[]).unwrap();
+    let ipxe = [&[77, 4][..], b"iPXE", &[93, 2, 0, 0]].concat();
+    let (r, _) = reply_of(
+        &mut d,
+        &request(CARTMAN, ZERO, ZERO, false, &with(1, &[&ipxe])),
+        Port::Dhcp,
+    );
+    assert_eq!(opt(&r, 67), Some(&b"pxelinux.0"[..]));
+}
+
+#[test]
 fn unknown_mac_without_pool_is_ignored_and_counted() {
     let mut d = server(DhcpMode::Authoritative, false);
     for _ in 0..3 {
