@@ -36,8 +36,38 @@ impl Hasher for FastHasher {
     fn write_usize(&mut self, v: usize) {
         self.write_u64(v as u64);
     }
+    /// Multiplication only carries low bits upwards, and hashbrown picks
+    /// buckets from the low bits: fold the high bits down (murmur3's fmix64)
+    /// or keys that differ only in their last bytes ("n00001", "n00002")
+    /// all land in one bucket.
     fn finish(&self) -> u64 {
-        self.0
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+#[cfg(test)]
+mod hasher_tests {
+    use super::*;
+    use std::hash::{BuildHasher, Hash};
+
+    #[test]
+    fn names_differing_in_last_bytes_spread_over_low_bits() {
+        let b = BuildHasherDefault::<FastHasher>::default();
+        let mut low: Vec<u64> = (0..1000)
+            .map(|i| {
+                let mut h = b.build_hasher();
+                format!("n{i:05}").hash(&mut h);
+                h.finish() & 0x3ff
+            })
+            .collect();
+        low.sort();
+        low.dedup();
+        assert!(low.len() > 500, "only {} distinct buckets", low.len());
     }
 }
 
