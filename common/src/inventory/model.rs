@@ -53,17 +53,13 @@ impl Hasher for FastHasher {
 #[cfg(test)]
 mod hasher_tests {
     use super::*;
-    use std::hash::{BuildHasher, Hash};
+    use std::hash::BuildHasher;
 
     #[test]
     fn names_differing_in_last_bytes_spread_over_low_bits() {
         let b = BuildHasherDefault::<FastHasher>::default();
         let mut low: Vec<u64> = (0..1000)
-            .map(|i| {
-                let mut h = b.build_hasher();
-                format!("n{i:05}").hash(&mut h);
-                h.finish() & 0x3ff
-            })
+            .map(|i| b.hash_one(format!("n{i:05}")) & 0x3ff)
             .collect();
         low.sort();
         low.dedup();
