@@ -137,7 +137,11 @@ impl Dhcp {
         match info.firmware {
             Firmware::Bios => Some(self.cfg.loader_bios.clone()),
             Firmware::Uefi => self.cfg.loader_uefi.clone(),
-            Firmware::Ipxe if !self.cfg.ipxe_scripts => Some(self.cfg.loader_bios.clone()),
+            // Without scripts iPXE is booted like the firmware it runs on.
+            Firmware::Ipxe if !self.cfg.ipxe_scripts => match info.arch {
+                None | Some(0) => Some(self.cfg.loader_bios.clone()),
+                Some(_) => self.cfg.loader_uefi.clone(),
+            },
             Firmware::Ipxe => node.map(|n| {
                 self.cfg
                     .ipxe_url

@@ -379,6 +379,14 @@ fn ipxe_without_scripts_gets_the_bios_loader() {
         Port::Dhcp,
     );
     assert_eq!(opt(&r, 67), Some(&b"pxelinux.0"[..]));
+    // iPXE on UEFI (arch 7) gets the UEFI loader.
+    let ipxe_efi = [&[77, 4][..], b"iPXE", &[93, 2, 0, 7]].concat();
+    let (r, _) = reply_of(
+        &mut d,
+        &request(CARTMAN, ZERO, ZERO, false, &with(1, &[&ipxe_efi])),
+        Port::Dhcp,
+    );
+    assert_eq!(opt(&r, 67), Some(&b"syslinux.efi"[..]));
 }
 
 #[test]
