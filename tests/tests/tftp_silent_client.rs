@@ -97,23 +97,3 @@ fn duplicate_acks_do_not_double_the_traffic() {
         .unwrap();
     assert!(c.recv().is_none(), "no extra copies after the last block");
 }
-
-#[test]
-fn repeated_rrq_does_not_start_a_second_session() {
-    let s = Server::start(&[]);
-    s.put("k", &pattern(10_000, 12));
-    let c = RawClient::new(s.tftp_port);
-    c.rrq(b"k", &[]);
-    c.rrq(b"k", &[]);
-    let (_, first_tid) = c.recv().expect("block 1");
-    assert_eq!(s.active_sessions(), 1);
-    c.sock
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    while let Some((_, tid)) = c.recv() {
-        assert_eq!(
-            tid, first_tid,
-            "a second transfer answered from another port"
-        );
-    }
-}

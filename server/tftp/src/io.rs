@@ -32,32 +32,20 @@ pub struct Stats {
     pub completed: AtomicU64,
     pub failed: AtomicU64,
     pub bytes_sent: AtomicU64,
-    /// Clients (address and port) with a transfer in progress: a repeated
-    /// RRQ from one of them is the client retransmitting, not a new
-    /// transfer, and must not start a second session.
-    peers: std::sync::Mutex<std::collections::HashSet<SocketAddr>>,
 }
 
-struct ActiveGuard(Arc<Stats>, SocketAddr);
+struct ActiveGuard(Arc<Stats>);
 
 impl ActiveGuard {
-    /// `None` when `peer` already has a transfer.
-    fn new(s: &Arc<Stats>, peer: SocketAddr) -> Option<Self> {
-        let fresh = s.peers.lock().map(|mut p| p.insert(peer)).unwrap_or(true);
-        if !fresh {
-            return None;
-        }
+    fn new(s: &Arc<Stats>) -> Self {
         s.active.fetch_add(1, Ordering::Relaxed);
-        Some(ActiveGuard(s.clone(), peer))
+        ActiveGuard(s.clone())
     }
 }
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::Relaxed);
-        if let Ok(mut p) = self.0.peers.lock() {
-            p.remove(&self.1);
-        }
     }
 }
 
@@ -168,12 +156,7 @@ impl TftpServer {
                         self.limits.clone(),
                         self.stats.clone(),
                     );
-                    match ActiveGuard::new(&s, peer) {
-                        Some(guard) => {
-                            tokio::spawn(session(req, r, l, s, guard));
-                        }
-                        None => debug!(client = %peer, "tftp: repeated RRQ ignored"),
-                    }
+                    tokio::spawn(session(req, r, l, s));
                 }
                 Ok(Packet::Request {
                     write: true,
@@ -210,13 +193,8 @@ struct Request {
     options: Vec<(String, String)>,
 }
 
-async fn session(
-    req: Request,
-    resolver: Arc<dyn Resolver>,
-    limits: Limits,
-    stats: Arc<Stats>,
-    _active: ActiveGuard,
-) {
+async fn session(req: Request, resolver: Arc<dyn Resolver>, limits: Limits, stats: Arc<Stats>) {
+    let _active = ActiveGuard::new(&stats);
     let name = String::from_utf8_lossy(&req.name).into_owned();
     let ok = match run_session(&req, &name, resolver, &limits, &stats).await {
         Ok(Outcome::Complete) => true,
