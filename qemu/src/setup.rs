@@ -26,6 +26,9 @@ pub const PACKAGES: &[&str] = &[
     "cpio",
     "xz-utils",
     "zstd",
+    "lz4",
+    "bzip2",
+    "kmod",
     "e2fsprogs",
     "initramfs-tools",
     // harness
@@ -35,6 +38,8 @@ pub const PACKAGES: &[&str] = &[
     "socat",
     "tcpdump",
     "busybox-static",
+    // packet-loss fallback where the kernel has no sch_netem
+    "nftables",
     // peers for the benchmarks
     "dnsmasq",
     "atftpd",
