@@ -13,6 +13,7 @@ pub mod clock;
 pub mod cmdline;
 pub mod config;
 pub mod fstab;
+pub mod initramfs;
 pub mod mount_table;
 pub mod plan;
 pub mod service;

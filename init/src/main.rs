@@ -3,7 +3,7 @@
 
 use diskless_init::stage::{self, Stage};
 use diskless_init::sys::linux::LinuxSys;
-use diskless_init::{boot, check, error, log};
+use diskless_init::{boot, check, initramfs, log};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,16 +50,18 @@ fn request_shutdown(verb: &str) -> ExitCode {
 }
 
 fn pid1() -> ! {
-    let mut sys = LinuxSys::for_pid1();
+    // /proc is not mounted yet in an initramfs: no cmdline means "detect
+    // by the root filesystem" (the stage reads the cmdline itself later).
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let magic = nix::sys::statfs::statfs("/")
         .ok()
         .map(|s| s.filesystem_type().0);
     if stage::detect(magic, &cmdline) == Stage::Initramfs {
-        // The initramfs stage (issue 9) is not in this build: say so loudly
-        // and try the root stage, which at least gives a console log.
-        error!("running from an initramfs, but this diskless-init has no initramfs stage yet");
+        // No signalfd here: the blocked mask would survive the exec of a
+        // foreign init= (sysvinit), which then never sees its signals.
+        initramfs::run(&mut LinuxSys::new());
     }
+    let mut sys = LinuxSys::for_pid1();
     boot::run(&mut sys)
 }
 

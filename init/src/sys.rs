@@ -65,6 +65,7 @@ impl MountFlags {
     pub const NOEXEC: u64 = 8;
     pub const SYNCHRONOUS: u64 = 16;
     pub const REMOUNT: u64 = 32;
+    pub const MOVE: u64 = 8192;
     pub const DIRSYNC: u64 = 128;
     pub const NOATIME: u64 = 1024;
     pub const NODIRATIME: u64 = 2048;
@@ -171,6 +172,68 @@ pub trait Sys {
     /// Blocks until a signal arrives, children exit, or `timeout` passes;
     /// reaps every exited child.
     fn wait_events(&mut self, timeout: Option<Duration>) -> Vec<Event>;
+
+    // ---- initramfs stage (issue 9). Defaults say "unsupported" so a Sys
+    // that never runs the stage need not implement them.
+    /// Entry names of a directory (not `.`/`..`), sorted.
+    fn list_dir(&self, path: &str) -> io::Result<Vec<String>> {
+        let _ = path;
+        Err(unsupported())
+    }
+    /// `finit_module(2)` of a `.ko` file with no parameters.
+    fn finit_module(&mut self, path: &str) -> io::Result<()> {
+        let _ = path;
+        Err(unsupported())
+    }
+    /// Broadcasts one DHCP packet from port 68 out of `ifname` (which has no
+    /// address yet) and returns the first datagram to port 68 within `timeout`.
+    fn dhcp_exchange(
+        &mut self,
+        ifname: &str,
+        request: &[u8],
+        timeout: Duration,
+    ) -> io::Result<Vec<u8>> {
+        let _ = (ifname, request, timeout);
+        Err(unsupported())
+    }
+    /// Sets the interface's IPv4 address and netmask.
+    fn set_ipv4(
+        &mut self,
+        ifname: &str,
+        addr: std::net::Ipv4Addr,
+        mask: std::net::Ipv4Addr,
+    ) -> io::Result<()> {
+        let _ = (ifname, addr, mask);
+        Err(unsupported())
+    }
+    /// Adds the default route via `gw`.
+    fn add_default_route(&mut self, gw: std::net::Ipv4Addr) -> io::Result<()> {
+        let _ = gw;
+        Err(unsupported())
+    }
+    fn sleep(&mut self, d: Duration) {
+        std::thread::sleep(d)
+    }
+    /// Deletes everything under `path` that is on the same filesystem as
+    /// `path`, without crossing into mount points.
+    fn remove_tree_same_fs(&mut self, path: &str) -> io::Result<()> {
+        let _ = path;
+        Err(unsupported())
+    }
+    /// chdir(new_root), mount --move . /, chroot ., chdir /.
+    fn switch_root(&mut self, new_root: &str) -> io::Result<()> {
+        let _ = new_root;
+        Err(unsupported())
+    }
+    /// Replaces this process; returns only on failure.
+    fn exec(&mut self, argv: &[String]) -> io::Error {
+        let _ = argv;
+        unsupported()
+    }
+}
+
+fn unsupported() -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, "not available on this Sys")
 }
 
 /// `errno` of an I/O error, 0 if it has none.

@@ -5,7 +5,7 @@
 use super::{Event, ExitStatus, MountArgs, Pid, RebootCmd, Signal, SpawnSpec, Sys};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// One recorded side effect.
@@ -27,6 +27,14 @@ pub enum Call {
     Spawn(Vec<String>),
     SpawnMount(String),
     Kill(Pid, Signal),
+    FinitModule(String),
+    Dhcp(String),
+    SetIpv4(String, Ipv4Addr, Ipv4Addr),
+    DefaultRoute(Ipv4Addr),
+    Sleep(Duration),
+    RemoveTree(String),
+    SwitchRoot(String),
+    Exec(Vec<String>),
 }
 
 /// Answers a UDP request (given the fake wall clock), or stays silent.
@@ -54,6 +62,10 @@ pub struct FakeSys {
     pub mount_job_failures: BTreeMap<String, u32>,
     /// Reply for `udp_exchange`: a function of the request.
     pub udp_reply: Option<UdpReply>,
+    /// Reply for `dhcp_exchange`, like `udp_reply`.
+    pub dhcp_reply: Option<UdpReply>,
+    /// Module file → errno its `finit_module` fails with.
+    pub module_errno: BTreeMap<String, i32>,
     /// Signals delivered when the virtual clock reaches the given time.
     pub signals: Vec<(Duration, Signal)>,
     pub hostname: String,
@@ -277,6 +289,76 @@ impl Sys for FakeSys {
             );
         }
         Ok(())
+    }
+    fn list_dir(&self, path: &str) -> io::Result<Vec<String>> {
+        if !self.dirs.contains(path) {
+            return Err(enoent());
+        }
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        let mut out: Vec<String> = self
+            .files
+            .keys()
+            .chain(self.dirs.iter())
+            .filter_map(|p| p.strip_prefix(&prefix))
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .map(str::to_string)
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+    fn finit_module(&mut self, path: &str) -> io::Result<()> {
+        self.calls.push(Call::FinitModule(path.into()));
+        if let Some(&e) = self.module_errno.get(path) {
+            return Err(io::Error::from_raw_os_error(e));
+        }
+        if !self.files.contains_key(path) {
+            return Err(enoent());
+        }
+        Ok(())
+    }
+    fn dhcp_exchange(
+        &mut self,
+        ifname: &str,
+        request: &[u8],
+        timeout: Duration,
+    ) -> io::Result<Vec<u8>> {
+        self.calls.push(Call::Dhcp(ifname.into()));
+        match self.dhcp_reply.as_ref().and_then(|f| f(request, self.real)) {
+            Some(r) => {
+                self.mono += Duration::from_millis(2);
+                Ok(r)
+            }
+            None => {
+                self.mono += timeout;
+                Err(io::Error::from_raw_os_error(libc::EAGAIN))
+            }
+        }
+    }
+    fn set_ipv4(&mut self, ifname: &str, addr: Ipv4Addr, mask: Ipv4Addr) -> io::Result<()> {
+        self.calls.push(Call::SetIpv4(ifname.into(), addr, mask));
+        Ok(())
+    }
+    fn add_default_route(&mut self, gw: Ipv4Addr) -> io::Result<()> {
+        self.calls.push(Call::DefaultRoute(gw));
+        Ok(())
+    }
+    fn sleep(&mut self, d: Duration) {
+        self.calls.push(Call::Sleep(d));
+        self.mono += d;
+        self.real += d;
+    }
+    fn remove_tree_same_fs(&mut self, path: &str) -> io::Result<()> {
+        self.calls.push(Call::RemoveTree(path.into()));
+        Ok(())
+    }
+    fn switch_root(&mut self, new_root: &str) -> io::Result<()> {
+        self.calls.push(Call::SwitchRoot(new_root.into()));
+        Ok(())
+    }
+    fn exec(&mut self, argv: &[String]) -> io::Error {
+        self.calls.push(Call::Exec(argv.to_vec()));
+        io::Error::other("exec in FakeSys")
     }
     fn wait_events(&mut self, timeout: Option<Duration>) -> Vec<Event> {
         if let Some(e) = self.pending.pop_front() {

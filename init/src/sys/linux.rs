@@ -3,12 +3,13 @@
 //! threads.
 
 use super::{Event, ExitStatus, MountArgs, Pid, RebootCmd, Signal, SpawnSpec, Sys};
+use crate::initramfs;
 use nix::sys::signal::{SigSet, Signal as NixSig};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use std::ffi::CString;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::time::Duration;
@@ -276,6 +277,30 @@ impl Sys for LinuxSys {
     }
     fn kill(&mut self, pid: Pid, sig: Signal) -> io::Result<()> {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), to_nix(sig)).map_err(nix_err)
+    }
+    fn list_dir(&self, path: &str) -> io::Result<Vec<String>> {
+        initramfs::syscalls::list_dir(path)
+    }
+    fn finit_module(&mut self, path: &str) -> io::Result<()> {
+        initramfs::syscalls::finit_module(path)
+    }
+    fn dhcp_exchange(&mut self, ifname: &str, req: &[u8], t: Duration) -> io::Result<Vec<u8>> {
+        initramfs::syscalls::dhcp_exchange(ifname, req, t)
+    }
+    fn set_ipv4(&mut self, ifname: &str, a: Ipv4Addr, m: Ipv4Addr) -> io::Result<()> {
+        initramfs::syscalls::set_ipv4(ifname, a, m)
+    }
+    fn add_default_route(&mut self, gw: Ipv4Addr) -> io::Result<()> {
+        initramfs::syscalls::add_default_route(gw)
+    }
+    fn remove_tree_same_fs(&mut self, path: &str) -> io::Result<()> {
+        initramfs::syscalls::remove_tree_same_fs(path)
+    }
+    fn switch_root(&mut self, new_root: &str) -> io::Result<()> {
+        initramfs::syscalls::switch_root(new_root)
+    }
+    fn exec(&mut self, argv: &[String]) -> io::Error {
+        initramfs::syscalls::exec(argv)
     }
     fn wait_events(&mut self, timeout: Option<Duration>) -> Vec<Event> {
         let mut out = vec![];
