@@ -30,14 +30,21 @@ Examples:
       --modules /lib/modules/6.1.0-18-amd64 /boot/vmlinuz-6.1.0-18-amd64
   diskless-mkimage check-kernel --nic e1000 --source linux-6.1 --fix .config > fix.config
   scripts/kconfig/merge_config.sh -m .config fix.config && make olddefconfig
+  diskless-mkimage check-kernel --inventory cluster.toml --profile rack1 bzImage
   diskless-mkimage check-kernel --json        # the running kernel, for CI")]
 pub struct Args {
     /// Boot path whose verdict sets the exit code.
     #[arg(long, value_enum, default_value = "direct")]
     boot: BootArg,
     /// The nodes' network driver (e1000, e1000e, virtio_net, igb, ixgbe, …).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "inventory")]
     nic: Option<String>,
+    /// Take the NIC driver from the inventory's nodes (their `nic` setting).
+    #[arg(long, value_name = "FILE")]
+    inventory: Option<PathBuf>,
+    /// Only the nodes of this profile (with --inventory).
+    #[arg(long, value_name = "NAME", requires = "inventory")]
+    profile: Option<String>,
     /// Module tree (/lib/modules/VERSION) to list the exact .ko files.
     #[arg(long, value_name = "DIR")]
     modules: Option<PathBuf>,
@@ -108,7 +115,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         BootArg::Direct => Boot::Direct,
         BootArg::Initramfs => Boot::Initramfs,
     };
-    let nic = match &args.nic {
+    let nic_name = match (&args.nic, &args.inventory) {
+        (Some(name), _) => Some(name.clone()),
+        (None, Some(inv)) => {
+            let mut nics = crate::inventory_nics::inventory_nics(inv, args.profile.as_deref())?;
+            if nics.len() > 1 {
+                bail!(
+                    "the selected nodes use several NIC drivers ({}): pick one with --profile or --nic",
+                    nics.join(", ")
+                );
+            }
+            nics.pop()
+        }
+        (None, None) => None,
+    };
+    let nic = match &nic_name {
         Some(name) => match nic::find(name) {
             Some(n) => Some(n),
             None => bail!(

@@ -1,7 +1,6 @@
 //! `diskless-mkimage initramfs`: build the image that lets a stock
 //! distribution kernel boot a diskless node from NFS.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -70,7 +69,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut nics = args.nics.clone();
     if let Some(inv) = &args.inventory {
-        nics.extend(inventory_nics(inv, args.profile.as_deref())?);
+        nics.extend(crate::inventory_nics::inventory_nics(
+            inv,
+            args.profile.as_deref(),
+        )?);
     }
     let all_nics = args.all_nics || nics.is_empty();
     if all_nics && !args.all_nics {
@@ -103,34 +105,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     println!("{summary}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// NIC drivers named by the inventory's nodes (optionally one profile).
-fn inventory_nics(path: &Path, profile: Option<&str>) -> anyhow::Result<Vec<String>> {
-    let inv = diskless_common::inventory::load_file(path)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("cannot load the inventory {}", path.display()))?;
-    let nodes: Vec<_> = inv
-        .nodes
-        .iter()
-        .filter(|n| profile.is_none_or(|p| n.profile.as_deref() == Some(p)))
-        .collect();
-    if let Some(p) = profile {
-        if nodes.is_empty() {
-            bail!(
-                "no node in {} uses profile `{p}`: check the name",
-                path.display()
-            );
-        }
-    }
-    let nics: BTreeSet<String> = nodes.iter().filter_map(|n| n.boot.nic.clone()).collect();
-    if nics.is_empty() {
-        bail!(
-            "the selected nodes of {} set no `nic`: add one to the profile, or pass --nic/--all-nics",
-            path.display()
-        );
-    }
-    Ok(nics.into_iter().collect())
 }
 
 /// The static init next to this workspace's build output.

@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod check_cmdline;
 mod check_kernel;
 mod initramfs;
+mod inventory_nics;
 mod list;
 
 #[derive(Parser)]

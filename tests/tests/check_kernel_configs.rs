@@ -186,3 +186,51 @@ fn vmlinux_config_is_read_too() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("(IKCONFIG in vmlinux)"), "{}", r.stdout);
 }
+
+#[test]
+fn nic_comes_from_the_inventory_profile() {
+    let dir = std::env::temp_dir().join(format!("check-kernel-inv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let inv = dir.join("cluster.toml");
+    std::fs::write(
+        &inv,
+        r#"
+[cluster]
+name = "lab"
+server = "172.16.1.1"
+subnet = "172.16.1.0/24"
+boot_root = "/tftpboot"
+nfs_root = "/home/common/cluster"
+kernel = "bzImage"
+
+[profiles.rack1]
+nic = "e1000"
+
+[profiles.rack2]
+nic = "igb"
+
+[[nodes]]
+name = "cartman"
+mac = "00:18:f3:70:91:b9"
+ip = "172.16.1.10"
+profile = "rack1"
+
+[[nodes]]
+name = "kenny"
+mac = "00:18:f3:70:91:c1"
+ip = "172.16.1.11"
+profile = "rack2"
+"#,
+    )
+    .unwrap();
+    let k = stock();
+    let inv_s = s(&inv);
+    let r = check_kernel(&["--inventory", inv_s, "--profile", "rack1", s(&k.config)]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("FAIL   CONFIG_E1000=m"), "{}", r.stdout);
+    // Two drivers in the selection: the user must pick one.
+    let r = check_kernel(&["--inventory", inv_s, s(&k.config)]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("e1000, igb"), "{}", r.stderr);
+    std::fs::remove_dir_all(&dir).ok();
+}
