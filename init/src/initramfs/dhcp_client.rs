@@ -5,8 +5,8 @@
 
 use crate::sys::Sys;
 use crate::{info, warn};
-use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
-use dhcproto::{Decodable, Encodable};
+use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
+use dhcproto::Decodable;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -36,38 +36,42 @@ pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
     Some(out)
 }
 
-fn base(xid: u32, mac: &[u8; 6], kind: MessageType) -> Message {
-    let mut m = Message::default();
-    m.set_opcode(Opcode::BootRequest)
-        .set_xid(xid)
-        .set_flags(Flags::default().set_broadcast())
-        .set_chaddr(mac);
-    m.opts_mut().insert(DhcpOption::MessageType(kind));
-    m.opts_mut().insert(DhcpOption::ParameterRequestList(vec![
-        OptionCode::SubnetMask,
-        OptionCode::Router,
-        OptionCode::Hostname,
-        OptionCode::RootPath,
-    ]));
-    m.opts_mut()
-        .insert(DhcpOption::ClassIdentifier(b"diskless-init".to_vec()));
-    m
+/// A BOOTREQUEST (RFC 2131 §2) with the broadcast bit, then options.
+/// Emitted by hand: every dhcproto constructor draws a random xid, and
+/// getrandom blocks in an initramfs until the kernel's CRNG is ready (a
+/// minute or more under emulation).
+fn emit(xid: u32, mac: &[u8; 6], kind: u8, extra: &[(u8, [u8; 4])]) -> Vec<u8> {
+    let mut p = vec![1u8, 1, 6, 0];
+    p.extend_from_slice(&xid.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0x80, 0]); // secs, flags = broadcast
+    p.extend_from_slice(&[0; 16]); // ciaddr, yiaddr, siaddr, giaddr
+    p.extend_from_slice(mac);
+    p.extend_from_slice(&[0; 10 + 64 + 128]); // chaddr padding, sname, file
+    p.extend_from_slice(&[99, 130, 83, 99]);
+    p.extend_from_slice(&[53, 1, kind]);
+    // Subnet mask, router, hostname, root path.
+    p.extend_from_slice(&[55, 4, 1, 3, 12, 17]);
+    let class = b"diskless-init";
+    p.extend_from_slice(&[60, class.len() as u8]);
+    p.extend_from_slice(class);
+    for (code, v) in extra {
+        p.extend_from_slice(&[*code, 4]);
+        p.extend_from_slice(v);
+    }
+    p.push(255);
+    p
 }
 
 pub fn discover(xid: u32, mac: &[u8; 6]) -> Vec<u8> {
-    base(xid, mac, MessageType::Discover)
-        .to_vec()
-        .unwrap_or_default()
+    emit(xid, mac, 1, &[])
 }
 
 pub fn request(xid: u32, mac: &[u8; 6], offer: &Lease) -> Vec<u8> {
-    let mut m = base(xid, mac, MessageType::Request);
-    m.opts_mut()
-        .insert(DhcpOption::RequestedIpAddress(offer.addr));
+    let mut extra = vec![(50, offer.addr.octets())];
     if let Some(s) = offer.server_id {
-        m.opts_mut().insert(DhcpOption::ServerIdentifier(s));
+        extra.push((54, s.octets()));
     }
-    m.to_vec().unwrap_or_default()
+    emit(xid, mac, 3, &extra)
 }
 
 /// The reply's type and lease if it answers `xid` for `mac`; `None` for
@@ -194,6 +198,7 @@ fn fmt_mac(m: &[u8; 6]) -> String {
 mod tests {
     use super::*;
     use crate::sys::fake::{Call, FakeSys};
+    use dhcproto::Encodable;
 
     const MAC: [u8; 6] = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
 
@@ -284,6 +289,26 @@ mod tests {
             "other MAC"
         );
         assert!(parse_reply(&b, 7, &MAC).is_some());
+    }
+
+    #[test]
+    fn requests_carry_the_mac_and_broadcast_bit() {
+        let m = Message::from_bytes(&discover(9, &MAC)).unwrap();
+        assert_eq!(
+            (m.xid(), &m.chaddr()[..6], m.flags().broadcast()),
+            (9, &MAC[..], true)
+        );
+        assert_eq!(m.opcode(), Opcode::BootRequest);
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Discover));
+        let offer = parse_reply(&server(&discover(9, &MAC)).unwrap(), 9, &MAC)
+            .unwrap()
+            .1;
+        let r = Message::from_bytes(&request(9, &MAC, &offer)).unwrap();
+        assert_eq!(r.opts().msg_type(), Some(MessageType::Request));
+        assert!(matches!(
+            r.opts().get(OptionCode::ServerIdentifier),
+            Some(DhcpOption::ServerIdentifier(a)) if *a == Ipv4Addr::new(172, 16, 1, 1)
+        ));
     }
 
     #[test]
