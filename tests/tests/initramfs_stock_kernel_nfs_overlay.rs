@@ -3,8 +3,9 @@
 //! namespace: the initramfs stage loads e1000 and the NFS client, gets the
 //! node's address from our DHCP server with its own client, mounts the
 //! NFS root under a tmpfs overlay, switches to it and runs diskless-init,
-//! which starts sshd. A file written under /etc on the node stays in the
-//! node's overlay: it never reaches the server's export.
+//! which starts sshd. Two nodes boot the same image and command line; a
+//! file each writes under /etc stays in its own overlay: the other node
+//! does not see it, and it never reaches the server's export.
 //!
 //! Needs root and QEMU (CI runs as root after `diskless-qemu setup`).
 
@@ -30,7 +31,7 @@ fn is_root() -> bool {
 }
 
 #[test]
-fn stock_kernel_dhcp_nfs_root_with_tmpfs_overlay_accepts_ssh() -> anyhow::Result<()> {
+fn two_nodes_stock_kernel_dhcp_nfs_root_with_private_tmpfs_overlays() -> anyhow::Result<()> {
     if !is_root() {
         eprintln!("skipped: needs root (network namespaces, QEMU taps)");
         return Ok(());
@@ -45,17 +46,23 @@ fn stock_kernel_dhcp_nfs_root_with_tmpfs_overlay_accepts_ssh() -> anyhow::Result
 
     let key = SshKey::generate()?;
     let ns = Netns::new("irdov")?;
-    ns.add_tap("tap0")?;
-    let node = OurNode {
-        hostname: "butters".into(),
-        mac: "52:54:00:00:00:41".into(),
-        ip: "172.16.1.41".into(),
-    };
+    let nodes: Vec<OurNode> = ["butters", "kenny"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| OurNode {
+            hostname: n.to_string(),
+            mac: format!("52:54:00:00:00:{:02x}", 0x41 + i),
+            ip: format!("172.16.1.{}", 41 + i),
+        })
+        .collect();
+    for i in 0..nodes.len() {
+        ns.add_tap(&format!("tap{i}"))?;
+    }
     let ours = OurStack::start(
         &ns,
         &OurOptions {
             kernel: k.vmlinuz.clone(),
-            nodes: vec![node.clone()],
+            nodes: nodes.clone(),
             ssh_pubkey: key.public_key()?,
             path: BootPath::Ipxe,
             uefi_loader: None,
@@ -66,39 +73,57 @@ fn stock_kernel_dhcp_nfs_root_with_tmpfs_overlay_accepts_ssh() -> anyhow::Result
     let initrd = ours.dir().join("initrd.img");
     std::fs::write(&initrd, &image)?;
     let root = ours.root_dir();
+    // The same command line for every node: DHCP tells them apart.
     let append = format!(
         "console=ttyS0 panic=-1 nfsroot={}:{},vers=3,tcp",
         ns.server_ip(),
         root.display()
     );
-    let mut cfg = VmConfig::direct("irdov", k.vmlinuz.clone(), &append);
-    if let Boot::Direct { initrd: i, .. } = &mut cfg.boot {
-        *i = Some(initrd.clone());
+    let mut vms = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let mut cfg =
+            VmConfig::direct(&format!("irdov-{}", n.hostname), k.vmlinuz.clone(), &append);
+        if let Boot::Direct { initrd: r, .. } = &mut cfg.boot {
+            *r = Some(initrd.clone());
+        }
+        cfg.nics.push(Nic {
+            tap: format!("tap{i}"),
+            mac: n.mac.clone(),
+            model: NicModel::E1000,
+        });
+        cfg.memory_mb = 512;
+        vms.push(Vm::start(&cfg, &ns)?);
     }
-    cfg.nics.push(Nic {
-        tap: "tap0".into(),
-        mac: node.mac.clone(),
-        model: NicModel::E1000,
-    });
-    cfg.memory_mb = 512;
-    let mut vm = Vm::start(&cfg, &ns)?;
-    let ssh = Ssh::new(&ns, &node.ip, &key);
-    ssh.wait_boot(&mut vm, Duration::from_secs(900))
-        .map_err(|e| anyhow::anyhow!("{e}\nserver log:\n{}", ours.server_log()))?;
-    let console = vm.console_text();
-    assert!(console.contains("initramfs stage"), "{console}");
-
-    assert_eq!(ssh.check("hostname")?.trim(), node.hostname);
-    let mounts = ssh.check("cat /proc/mounts")?;
-    assert!(
-        mounts.lines().any(|l| l.starts_with("overlay / overlay")),
-        "{mounts}"
-    );
-    ssh.check("echo node-local > /etc/diskless-overlay-probe && cat /etc/diskless-overlay-probe")?;
+    for (n, vm) in nodes.iter().zip(vms.iter_mut()) {
+        let ssh = Ssh::new(&ns, &n.ip, &key);
+        ssh.wait_boot(vm, Duration::from_secs(900)).map_err(|e| {
+            anyhow::anyhow!("{}: {e}\nserver log:\n{}", n.hostname, ours.server_log())
+        })?;
+        let console = vm.console_text();
+        assert!(console.contains("initramfs stage"), "{console}");
+        assert_eq!(ssh.check("hostname")?.trim(), n.hostname);
+        let mounts = ssh.check("cat /proc/mounts")?;
+        assert!(
+            mounts.lines().any(|l| l.starts_with("overlay / overlay")),
+            "{mounts}"
+        );
+        ssh.check(&format!(
+            "echo {} > /etc/diskless-overlay-probe",
+            n.hostname
+        ))?;
+    }
+    // Each node reads back its own write, never the other's.
+    for n in &nodes {
+        let ssh = Ssh::new(&ns, &n.ip, &key);
+        assert_eq!(
+            ssh.check("cat /etc/diskless-overlay-probe")?.trim(),
+            n.hostname
+        );
+    }
     assert!(
         !root.join("etc/diskless-overlay-probe").exists(),
-        "a write under /etc on the node reached the server's export"
+        "a write under /etc on a node reached the server's export"
     );
-    drop(vm);
+    drop(vms);
     Ok(())
 }
