@@ -28,6 +28,13 @@ AS PID 1:
     mounts the rest of /etc/fstab in the background, reaps zombies.
     SIGTERM/SIGINT reboot, SIGUSR1 halts, SIGUSR2 powers off.
 
+AS /init OF AN INITRAMFS (diskless-mkimage initramfs; root is ramfs/tmpfs):
+    loads the image's modules (diskless.load), brings up the ip= device or the
+    first with a link, configures it from ip= or by DHCP, mounts nfsroot= (or
+    the DHCP root path) read-only under a tmpfs overlay, switch_roots and execs
+    init= (default /sbin/diskless-init). Arguments: diskless.overlay=none,
+    diskless.modules=a,b, diskless.timeout=SECS; see docs/initramfs.md.
+
 EXAMPLES:
     diskless-init --check --root /srv/nodes/root
     ssh node07 poweroff
