@@ -7,31 +7,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use diskless_qemu::kernel::{self, StockKernel};
 
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in target/<profile>/deps")
-        .to_path_buf()
-}
-
 /// `diskless-mkimage`, built once per test process.
 pub fn mkimage() -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "diskless-mkimage"]);
-        if target_dir().file_name().is_some_and(|p| p == "release") {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().expect("cargo build").success());
-    });
-    target_dir().join("diskless-mkimage")
+    diskless_tests::workspace_bin("diskless-mkimage", "diskless-mkimage")
 }
 
 pub struct Run {

@@ -8,7 +8,6 @@
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use diskless_qemu::netns::{Netns, Proc};
@@ -16,30 +15,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub const CARTMAN_MAC: &str = "00:18:f3:70:91:b9";
 
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_path_buf()
-}
-
 /// `diskless-server`, built once per test process so it is never stale.
 pub fn server_bin() -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "diskless-server"]);
-        if target_dir().file_name().is_some_and(|p| p == "release") {
-            cmd.arg("--release");
-        }
-        assert!(
-            cmd.status().expect("cargo build").success(),
-            "cargo build failed"
-        );
-    });
-    target_dir().join("diskless-server")
+    diskless_tests::workspace_bin("diskless-server", "diskless-server")
 }
 
 pub fn seed_inventory_text() -> String {
@@ -47,28 +25,8 @@ pub fn seed_inventory_text() -> String {
     std::fs::read_to_string(p).expect("examples/seed-inventory.toml")
 }
 
-/// A fresh temporary directory, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("diskless-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[allow(unused_imports)]
+pub use diskless_tests::TempDir;
 
 /// Server namespace + client namespace, veth `veth` (client side) with a
 /// chosen MAC.

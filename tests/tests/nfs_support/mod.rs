@@ -278,30 +278,9 @@ pub fn libnfs(tool: &str, args: &[&str]) -> (bool, Vec<u8>, String) {
     )
 }
 
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_path_buf()
-}
-
 /// `diskless-server`, built once per test process so it is never stale.
 pub fn server_bin() -> PathBuf {
-    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "-p", "diskless-server"]);
-        if target_dir().file_name().is_some_and(|p| p == "release") {
-            cmd.arg("--release");
-        }
-        assert!(
-            cmd.status().expect("cargo build").success(),
-            "cargo build failed"
-        );
-    });
-    target_dir().join("diskless-server")
+    diskless_tests::workspace_bin("diskless-server", "diskless-server")
 }
 
 pub fn is_root() -> bool {
