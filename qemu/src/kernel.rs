@@ -193,8 +193,15 @@ fn stock_package() -> Result<String> {
 }
 
 /// Debian's stock kernel (newest 6.1 in the apt lists), via `apt-get
-/// download` + `dpkg -x`, cached per package.
+/// download` + `dpkg -x`, cached per package, with `modules.dep` made by
+/// depmod (dpkg -x skips the package's postinst).
 pub fn stock_kernel() -> Result<StockKernel> {
+    let k = stock_kernel_unpacked()?;
+    crate::peers::mkinitramfs::ensure_modules_dep(&k)?;
+    Ok(k)
+}
+
+fn stock_kernel_unpacked() -> Result<StockKernel> {
     let pkg = stock_package()?;
     let version = pkg.trim_start_matches("linux-image-").to_string();
     let dir = cache::subdir("stock")?.join(&pkg);

@@ -40,7 +40,6 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--runs and --peer-runs must be at least 1");
     }
     let k = stock_kernel()?;
-    mkinitramfs::ensure_modules_dep(&k)?;
     let mkimage = match &args.mkimage {
         Some(p) => p.clone(),
         None => release_mkimage()?,

@@ -40,7 +40,6 @@ pub fn source() -> PathBuf {
 
 pub fn stock() -> StockKernel {
     let k = kernel::stock_kernel().expect("the test bed's stock kernel (diskless-qemu setup)");
-    diskless_qemu::peers::mkinitramfs::ensure_modules_dep(&k).expect("depmod on the stock kernel");
     k
 }
 

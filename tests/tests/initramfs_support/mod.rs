@@ -5,11 +5,9 @@ use std::path::PathBuf;
 
 use diskless_initramfs::{Compression, ImageSpec};
 use diskless_qemu::kernel::{stock_kernel, StockKernel};
-use diskless_qemu::peers::mkinitramfs;
 
 pub fn stock() -> StockKernel {
     let k = stock_kernel().expect("the test bed's stock kernel (diskless-qemu setup)");
-    mkinitramfs::ensure_modules_dep(&k).expect("depmod on the stock kernel");
     k
 }
 
