@@ -8,6 +8,7 @@ pub mod cmdline;
 pub mod import;
 pub mod inventory;
 pub mod render;
+pub mod report;
 pub mod sntp;
 
 pub use inventory::{Inventory, Node};
