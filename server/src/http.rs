@@ -1,5 +1,6 @@
 //! HTTP for iPXE: the same boot-file tree and generated files as TFTP,
-//! single byte ranges, `Content-Length`, and `GET /status` (JSON).
+//! single byte ranges, `Content-Length`, and `GET /status` (JSON: counters
+//! and every node's boot stage, see `status.rs`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,10 +20,13 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::generated::BootResolver;
+use crate::status::{self as node_status, Status};
 
 pub struct HttpState {
     pub resolver: BootResolver,
     pub tftp: Option<Arc<Stats>>,
+    /// Per-node stages (`node_status` in `GET /status`).
+    pub status: Arc<Status>,
 }
 
 /// Accepts connections until `shutdown` turns true.
@@ -92,7 +96,13 @@ async fn handle(
         .await
         .unwrap_or_else(|e| Err(ResolveError::Io(e.to_string())));
     let (body, generated) = match found {
-        Ok(v) => v,
+        Ok(v) => {
+            let name = String::from_utf8_lossy(&names::percent_decode(&path)).into_owned();
+            state
+                .status
+                .file_sent(ip, &name, "http", node_status::now_ms());
+            v
+        }
         Err(ResolveError::NotFound(_)) => {
             info!(client = %peer, %path, "http: not found");
             return Ok(simple(StatusCode::NOT_FOUND, "not found"));
@@ -161,6 +171,7 @@ fn status(state: &HttpState) -> Resp {
         "nodes": inv.nodes.len(),
         "boot_root": files.root_path(),
         "tftp": tftp,
+        "node_status": state.status.view(),
     });
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     r.headers_mut()

@@ -11,6 +11,7 @@ mod http;
 mod import;
 mod notify;
 mod serve;
+mod status;
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +23,7 @@ mod serve;
   diskless-server import --dhcpd /etc/dhcp/dhcpd.conf --pxelinux-dir /tftpboot/pxelinux.cfg -o inventory.toml
   diskless-server check --inventory inventory.toml
   diskless-server serve --inventory inventory.toml
+  diskless-server status --inventory inventory.toml
 
 Man pages: diskless-server generate-man DIR; completions: diskless-server completions bash"
 )]
@@ -38,6 +40,8 @@ enum Command {
     Check(check::Args),
     /// Run the services named by the inventory in the foreground.
     Serve(serve::Args),
+    /// Show every node's boot stage (DHCP … init up) from a running server.
+    Status(status::table::Args),
     /// Write man pages into DIR (generated from these definitions).
     #[command(hide = true)]
     GenerateMan(diskless_common::cli::ManArgs),
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         Command::Import(a) => import::run(a),
         Command::Check(a) => check::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Status(a) => status::table::run(a),
         Command::GenerateMan(a) => {
             diskless_common::cli::man(Cli::command(), &a).map_err(anyhow::Error::msg)
         }

@@ -27,6 +27,7 @@ use tracing::{error, info, warn};
 
 use crate::generated::{BootResolver, Shared};
 use crate::http::{self, HttpState};
+use crate::status::{listener, Status, StatusResolver};
 
 #[derive(clap::Args)]
 #[command(after_help = "\
@@ -192,6 +193,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         inventory: ArcSwap::from_pointee(inv),
         files: ArcSwap::from_pointee(files),
     });
+    let status = Arc::new(Status::new(shared.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut services = Services {
         set: JoinSet::new(),
@@ -208,8 +210,11 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
             default_timeout: Duration::from_millis(args.tftp_timeout_ms.max(1)),
             ..Limits::default()
         };
-        let resolver = Arc::new(BootResolver {
-            shared: shared.clone(),
+        let resolver = Arc::new(StatusResolver {
+            inner: BootResolver {
+                shared: shared.clone(),
+            },
+            status: status.clone(),
         });
         let server = TftpServer::bind(addr, resolver, limits)
             .await
@@ -235,7 +240,17 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
                 shared: shared.clone(),
             },
             tftp: tftp_stats.clone(),
+            status: status.clone(),
         });
+        // init's reports: UDP on the HTTP port number (best effort).
+        let udp = SocketAddr::new(args.listen, listener.local_addr()?.port());
+        match tokio::net::UdpSocket::bind(udp).await {
+            Ok(sock) => {
+                let stop = services.shutdown();
+                services.spawn("status", listener::run(sock, status.clone(), stop));
+            }
+            Err(e) => warn!("status: init reports not received: cannot bind UDP {udp}: {e}"),
+        }
         let stop = services.shutdown();
         services.spawn("http", http::run(listener, state, stop));
     }
@@ -283,6 +298,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
             Ok(svc) => {
                 let shared_inv = shared.clone();
                 let svc = svc.with_inventory_source(move || shared_inv.inventory.load_full());
+                status.attach_dhcp(svc.events.clone());
                 let mut stop = services.shutdown();
                 services.spawn("dhcp", async move {
                     tokio::select! {

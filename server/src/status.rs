@@ -1,0 +1,330 @@
+//! Per-node boot status: the last stage each inventory node reached and
+//! when, for `GET /status` and `diskless-server status`.
+//!
+//! Fed by events from the services (TFTP/HTTP file sent, NFS MOUNT, init's
+//! report over UDP — see [`listener`]); DHCP is read from the DHCP crate's
+//! own per-MAC events when the view is built. Only inventory node addresses
+//! are recorded, so memory is bounded by the inventory. In memory only:
+//! after a server restart every node shows nothing until it boots again or
+//! reports again.
+//!
+//! "Last stage" is the most recent event (ties go to the later stage), so a
+//! node that reboots shows `dhcp` again while the older stages keep their
+//! times until they are reached again.
+
+pub mod listener;
+pub mod table;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use diskless_common::inventory::{Inventory, Node};
+use diskless_common::report::Report;
+use diskless_dhcp::Events;
+use diskless_tftp::{ResolveError, Resolver};
+use serde::{Deserialize, Serialize};
+
+use crate::generated::{BootResolver, Shared};
+
+/// Boot stages in the order a node reaches them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// DHCP discover/offer/ack seen (detail says which).
+    Dhcp,
+    /// pxelinux.0, its config, an iPXE script or an EFI loader sent.
+    Loader,
+    /// The node's kernel or initrd sent (TFTP or HTTP).
+    Kernel,
+    /// MOUNT MNT of a root export from the node's address.
+    Root,
+    /// diskless-init reported "services up".
+    Init,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 5] = [
+        Stage::Dhcp,
+        Stage::Loader,
+        Stage::Kernel,
+        Stage::Root,
+        Stage::Init,
+    ];
+
+    /// The words in the human table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Dhcp => "dhcp",
+            Stage::Loader => "loader",
+            Stage::Kernel => "kernel",
+            Stage::Root => "root mounted",
+            Stage::Init => "init up",
+        }
+    }
+}
+
+/// One stage reached: when (Unix milliseconds) and what exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hit {
+    pub at_ms: u64,
+    pub detail: String,
+}
+
+/// What init said in its report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitReport {
+    pub host: Option<String>,
+    pub running: Option<u32>,
+    /// Milliseconds by name (`init`: init start → services up, `boot`:
+    /// kernel start → services up).
+    pub timings_ms: BTreeMap<String, u64>,
+}
+
+#[derive(Default, Clone)]
+struct Record {
+    loader: Option<Hit>,
+    kernel: Option<Hit>,
+    root: Option<Hit>,
+    init: Option<(Hit, InitReport)>,
+}
+
+/// One node's line in the view.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub mac: String,
+    /// Most recent stage, `None` if nothing was seen since the server started.
+    pub stage: Option<Stage>,
+    pub at_ms: Option<u64>,
+    /// Every stage seen, latest time each.
+    pub stages: BTreeMap<Stage, Hit>,
+    pub init: Option<InitReport>,
+}
+
+/// The whole `node_status` part of `GET /status`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct View {
+    pub now_ms: u64,
+    pub server_started_ms: u64,
+    pub nodes: Vec<NodeStatus>,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn v4(ip: IpAddr) -> Option<Ipv4Addr> {
+    match ip {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(a) => a.to_ipv4_mapped(),
+    }
+}
+
+/// The registry. Cheap to update: one mutex around a map keyed by node
+/// address.
+pub struct Status {
+    shared: Arc<Shared>,
+    nodes: Mutex<HashMap<Ipv4Addr, Record>>,
+    dhcp: OnceLock<Arc<Events>>,
+    started_ms: u64,
+}
+
+impl Status {
+    pub fn new(shared: Arc<Shared>) -> Status {
+        Status {
+            shared,
+            nodes: Mutex::new(HashMap::new()),
+            dhcp: OnceLock::new(),
+            started_ms: now_ms(),
+        }
+    }
+
+    /// DHCP's per-MAC events, once the DHCP service is bound.
+    pub fn attach_dhcp(&self, events: Arc<Events>) {
+        let _ = self.dhcp.set(events);
+    }
+
+    /// The inventory node at `ip`, if any (a copy of what we need).
+    pub fn node_at(&self, ip: IpAddr) -> Option<Node> {
+        let inv = self.shared.inventory.load();
+        let ip = v4(ip)?;
+        inv.cluster.subnet.contains(ip).then_some(())?;
+        inv.node_by_ip(ip).cloned()
+    }
+
+    fn update(&self, ip: Ipv4Addr, f: impl FnOnce(&mut Record)) {
+        let mut map = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        f(map.entry(ip).or_default());
+    }
+
+    /// A boot file's transfer started: found and being sent.
+    pub fn file_sent(&self, client: IpAddr, name: &str, via: &str, at_ms: u64) {
+        let Some(node) = self.node_at(client) else {
+            return;
+        };
+        let rel = name.trim_start_matches('/');
+        let is = |f: &str| {
+            let f = f.trim_start_matches('/');
+            rel == f || rel.ends_with(&format!("/{f}"))
+        };
+        let (kernel, what) = if is(&node.boot.kernel) {
+            (true, "kernel")
+        } else if node.boot.initrd.as_deref().is_some_and(is) {
+            (true, "initrd")
+        } else {
+            (false, "loader")
+        };
+        let hit = Hit {
+            at_ms,
+            detail: if kernel {
+                format!("{what} {rel} ({via})")
+            } else {
+                format!("{rel} ({via})")
+            },
+        };
+        self.update(node.ip, |r| {
+            if kernel {
+                r.kernel = Some(hit)
+            } else {
+                r.loader = Some(hit)
+            }
+        });
+    }
+
+    /// MOUNT MNT answered OK; only a root export counts as "root mounted".
+    #[allow(dead_code)] // until the NFS crate calls it
+    pub fn mounted(&self, client: IpAddr, path: &str, at_ms: u64) {
+        let Some(node) = self.node_at(client) else {
+            return;
+        };
+        let inv = self.shared.inventory.load();
+        let p = Path::new(path);
+        let root = node
+            .boot
+            .nfs_root
+            .as_deref()
+            .unwrap_or(&inv.cluster.nfs_root);
+        let is_root =
+            p.starts_with(root) || inv.exports.iter().any(|e| e.root && p.starts_with(&e.path));
+        if is_root {
+            self.update(node.ip, |r| {
+                r.root = Some(Hit {
+                    at_ms,
+                    detail: format!("MOUNT {path}"),
+                })
+            });
+        }
+    }
+
+    /// init's report, already checked to come from `node`.
+    pub fn reported(&self, node: &Node, report: &Report, at_ms: u64) {
+        let mut detail = String::from("services up");
+        if let Some(n) = report.running {
+            detail.push_str(&format!(", {n} running"));
+        }
+        let init = InitReport {
+            host: report.host.clone(),
+            running: report.running,
+            timings_ms: report.timings.iter().cloned().collect(),
+        };
+        self.update(node.ip, |r| r.init = Some((Hit { at_ms, detail }, init)));
+    }
+
+    /// Every inventory node, in inventory order.
+    pub fn view(&self) -> View {
+        let inv = self.shared.inventory.load();
+        let map = self.nodes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let dhcp = self.dhcp.get();
+        View {
+            now_ms: now_ms(),
+            server_started_ms: self.started_ms,
+            nodes: inv
+                .nodes
+                .iter()
+                .map(|n| node_status(&inv, n, map.get(&n.ip), dhcp))
+                .collect(),
+        }
+    }
+}
+
+fn node_status(
+    _inv: &Inventory,
+    n: &Node,
+    rec: Option<&Record>,
+    dhcp: Option<&Arc<Events>>,
+) -> NodeStatus {
+    let mut stages = BTreeMap::new();
+    if let Some(e) = dhcp.and_then(|d| d.get(&n.mac)) {
+        // The DHCP crate keeps counts and the last event's second.
+        let what = if e.acked > 0 {
+            "ack"
+        } else if e.offered > 0 {
+            "offer"
+        } else {
+            "discover"
+        };
+        let mut detail = what.to_string();
+        if let Some(f) = &e.last_file {
+            detail.push_str(&format!(", boot file {f}"));
+        }
+        if e.seen > 0 || e.acked > 0 || e.offered > 0 {
+            let at_ms = e.last_time.saturating_mul(1000);
+            stages.insert(Stage::Dhcp, Hit { at_ms, detail });
+        }
+    }
+    let mut init = None;
+    if let Some(r) = rec {
+        for (s, h) in [
+            (Stage::Loader, &r.loader),
+            (Stage::Kernel, &r.kernel),
+            (Stage::Root, &r.root),
+        ] {
+            if let Some(h) = h {
+                stages.insert(s, h.clone());
+            }
+        }
+        if let Some((h, rep)) = &r.init {
+            stages.insert(Stage::Init, h.clone());
+            init = Some(rep.clone());
+        }
+    }
+    let last = stages.iter().max_by_key(|(s, h)| (h.at_ms, **s));
+    NodeStatus {
+        name: n.name.clone(),
+        ip: n.ip,
+        mac: n.mac.to_string(),
+        stage: last.map(|(s, _)| *s),
+        at_ms: last.map(|(_, h)| h.at_ms),
+        stages,
+        init,
+    }
+}
+
+/// TFTP's resolver with a status hook: the boot-file resolver, and a
+/// "file sent" event when a transfer starts (the file was found).
+pub struct StatusResolver {
+    pub inner: BootResolver,
+    pub status: Arc<Status>,
+}
+
+impl Resolver for StatusResolver {
+    fn resolve(&self, client: SocketAddr, raw: &[u8]) -> Result<Bytes, ResolveError> {
+        let found = self.inner.resolve(client, raw);
+        if found.is_ok() {
+            let name = String::from_utf8_lossy(raw);
+            self.status.file_sent(client.ip(), &name, "tftp", now_ms());
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests;
