@@ -351,8 +351,9 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-/// SIGHUP: swap in a new inventory (and boot root, if it changed and was
-/// not overridden). On any error the running configuration stays.
+/// SIGHUP: swap in a new inventory (and, when its `boot_root` changed, the
+/// boot root unless `--boot-root` overrides it, and the name prefix clients
+/// may use for it). On any error the running configuration stays.
 fn reload(args: &Args, shared: &Shared) {
     let inv = match load_inventory(&args.inventory) {
         Ok(i) => i,
@@ -362,15 +363,22 @@ fn reload(args: &Args, shared: &Shared) {
         }
     };
     let old = shared.inventory.load();
-    if args.boot_root.is_none() && inv.cluster.boot_root != old.cluster.boot_root {
-        match BootFiles::open(&inv.cluster.boot_root, args.cache_mib << 20)
+    if inv.cluster.boot_root != old.cluster.boot_root {
+        // The files come from --boot-root if given, else the inventory's
+        // root; either way clients may now name files under the new
+        // inventory `boot_root`, so that is the prefix to strip.
+        let dir = args
+            .boot_root
+            .clone()
+            .unwrap_or_else(|| inv.cluster.boot_root.clone());
+        match BootFiles::open(&dir, args.cache_mib << 20)
             .map(|f| f.with_alias(&inv.cluster.boot_root))
         {
             Ok(f) => shared.files.store(Arc::new(f)),
             Err(e) => {
                 error!(
                     "SIGHUP: reload refused, cannot open boot root {}: {e}",
-                    inv.cluster.boot_root.display()
+                    dir.display()
                 );
                 return;
             }

@@ -102,6 +102,46 @@ fn sighup_reloads_and_keeps_old_inventory_on_errors() {
 }
 
 #[test]
+fn sighup_with_boot_root_strips_the_new_inventory_root() {
+    // Files come from --boot-root; clients name them under the inventory's
+    // boot_root (the seed's `/tftpboot/pxelinux.0`). When a reload moves
+    // boot_root, the new prefix is the one stripped.
+    let dir = TempDir::new("hup-root");
+    let inv = dir.path().join("inv.toml");
+    let seed = std::fs::read_to_string(seed_inventory()).unwrap();
+    std::fs::write(&inv, &seed).unwrap();
+    let s = Server::start_with(&inv, &[]);
+    s.put("pxelinux.0", b"pxe");
+    let c = RawClient::new(s.tftp_port);
+    assert_eq!(c.fetch(b"/tftpboot/pxelinux.0").unwrap(), b"pxe");
+
+    let moved = seed.replace(
+        "boot_root = \"/tftpboot\"",
+        "boot_root = \"/srv/diskless-boot\"",
+    );
+    assert_ne!(moved, seed);
+    std::fs::write(&inv, moved).unwrap();
+    s.signal("HUP");
+    let until = Instant::now() + Duration::from_secs(20);
+    while !s.log_text().contains("inventory reloaded") {
+        assert!(
+            Instant::now() < until,
+            "reload not applied: {}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        c.fetch(b"/srv/diskless-boot/pxelinux.0").unwrap(),
+        b"pxe",
+        "new boot_root prefix stripped; files still from --boot-root"
+    );
+    assert_eq!(c.fetch(b"pxelinux.0").unwrap(), b"pxe");
+    // The old prefix is now just a directory name that does not exist.
+    assert_eq!(c.first_error(b"/tftpboot/pxelinux.0"), Some(1));
+}
+
+#[test]
 fn sigterm_stops_cleanly() {
     let mut s = Server::start(&[]);
     s.signal("TERM");

@@ -19,9 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use tokio::net::UdpSocket;
 
 use crate::netns::{Netns, Proc};
+
+mod client;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
@@ -155,12 +156,9 @@ fn start(ns: &Netns, which: &str, root: &Path, work: &Path, bin: &Path) -> Resul
         other => bail!("unknown server {other}"),
     };
     // Ready once a small file comes back.
-    let probe = Arc::new(b"probe\n".to_vec());
     let until = Instant::now() + Duration::from_secs(10);
     loop {
-        let p = probe.clone();
-        let got =
-            ns.run_in(move || client::block_on(client::fetch(server_addr(), "probe", 512, 1, p)))?;
+        let got = ns.run_in(|| client::fetch_all(server_addr(), 1, "probe", 512, 1, b"probe\n"))?;
         if got.is_ok() {
             return Ok(Running { _proc: proc });
         }
@@ -253,10 +251,9 @@ pub fn run(args: Args) -> Result<()> {
         for _ in 0..args.runs.max(1) {
             for (w, out) in [(1u16, &mut lock), (64u16, &mut win)] {
                 let b = big.clone();
-                let t = ns.run_in(move || {
-                    client::block_on(client::fetch(server_addr(), "big", 1468, w, b))
-                })??;
-                out.push(t.secs);
+                let t =
+                    ns.run_in(move || client::fetch_all(server_addr(), 1, "big", 1468, w, &b))??;
+                out.push(t.wall);
             }
         }
         let (lock_s, win_s) = (median(lock), median(win));
@@ -273,10 +270,11 @@ pub fn run(args: Args) -> Result<()> {
             for _ in 0..storm_runs {
                 let s = small.clone();
                 let n = args.storm_clients;
-                let (wall, per) =
-                    ns.run_in(move || client::block_on(client::storm(server_addr(), n, s)))??;
-                agg.push(n as f64 * small.len() as f64 / 1e6 / wall);
-                slow.push(per);
+                let t =
+                    ns.run_in(move || client::fetch_all(server_addr(), n, "storm", 1468, 1, &s))??;
+                let slowest = t.per_client.iter().copied().fold(0.0, f64::max);
+                agg.push(n as f64 * small.len() as f64 / 1e6 / t.wall);
+                slow.push(slowest);
             }
             let st = Storm {
                 aggregate_mbs: median(agg),
@@ -333,159 +331,4 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The benchmark client: RFC 1350 + options, windowed (RFC 7440) or
-/// lockstep, comparing every block with the expected bytes.
-mod client {
-    use super::*;
-
-    pub struct Fetched {
-        pub secs: f64,
-    }
-
-    pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-            .block_on(f)
-    }
-
-    fn rrq(name: &str, blksize: u16, window: u16) -> Vec<u8> {
-        let mut v = vec![0, 1];
-        v.extend_from_slice(name.as_bytes());
-        v.push(0);
-        v.extend_from_slice(b"octet\0");
-        if blksize != 512 {
-            v.extend_from_slice(format!("blksize\0{blksize}\0").as_bytes());
-        }
-        if window > 1 {
-            v.extend_from_slice(format!("windowsize\0{window}\0").as_bytes());
-        }
-        v
-    }
-
-    fn ack(block: u16) -> [u8; 4] {
-        let b = block.to_be_bytes();
-        [0, 4, b[0], b[1]]
-    }
-
-    pub async fn fetch(
-        server: SocketAddr,
-        name: &str,
-        blksize: u16,
-        window: u16,
-        expect: Arc<Vec<u8>>,
-    ) -> Result<Fetched> {
-        let sock = UdpSocket::bind("127.0.0.1:0").await?;
-        let start = Instant::now();
-        let req = rrq(name, blksize, window);
-        sock.send_to(&req, server).await?;
-        let mut buf = vec![0u8; 65536 + 4];
-        let (mut bs, mut w) = (512usize, 1u16);
-        let mut peer: Option<SocketAddr> = None;
-        let mut next: u64 = 1;
-        let mut off = 0usize;
-        let mut since_ack = 0u16;
-        let mut last_ack: u16 = 0;
-        let mut retries = 0;
-        loop {
-            let r =
-                tokio::time::timeout(Duration::from_millis(1000), sock.recv_from(&mut buf)).await;
-            let Ok(r) = r else {
-                retries += 1;
-                if retries > 10 {
-                    bail!("{name}: timed out at block {next}");
-                }
-                match peer {
-                    None => sock.send_to(&req, server).await?,
-                    Some(p) => sock.send_to(&ack(last_ack), p).await?,
-                };
-                continue;
-            };
-            let (n, from) = r?;
-            let p = &buf[..n];
-            if n < 4 {
-                continue;
-            }
-            match u16::from_be_bytes([p[0], p[1]]) {
-                6 => {
-                    // OACK: take what was granted.
-                    peer = Some(from);
-                    let fields: Vec<&[u8]> = p[2..].split(|&b| b == 0).collect();
-                    for kv in fields.chunks(2) {
-                        if kv.len() < 2 {
-                            break;
-                        }
-                        let k = String::from_utf8_lossy(kv[0]).to_ascii_lowercase();
-                        let v: usize = String::from_utf8_lossy(kv[1]).parse().unwrap_or(0);
-                        match k.as_str() {
-                            "blksize" if v >= 8 => bs = v,
-                            "windowsize" if v >= 1 => w = v as u16,
-                            _ => {}
-                        }
-                    }
-                    sock.send_to(&ack(0), from).await?;
-                }
-                3 => {
-                    if peer.is_none() {
-                        // No OACK: the server ignored our options.
-                        peer = Some(from);
-                    }
-                    let block = u16::from_be_bytes([p[2], p[3]]);
-                    let data = &p[4..];
-                    if block == next as u16 {
-                        retries = 0;
-                        if expect.get(off..off + data.len()) != Some(data) {
-                            bail!("{name}: block {next} differs from the file");
-                        }
-                        off += data.len();
-                        next += 1;
-                        since_ack += 1;
-                        if data.len() < bs {
-                            sock.send_to(&ack(block), from).await?;
-                            if off != expect.len() {
-                                bail!("{name}: got {off} bytes, expected {}", expect.len());
-                            }
-                            return Ok(Fetched {
-                                secs: start.elapsed().as_secs_f64(),
-                            });
-                        }
-                        if since_ack >= w {
-                            last_ack = block;
-                            since_ack = 0;
-                            sock.send_to(&ack(block), from).await?;
-                        }
-                    } else if last_ack != (next - 1) as u16 {
-                        // Gap or duplicate: ask again from the last good block.
-                        last_ack = (next - 1) as u16;
-                        since_ack = 0;
-                        sock.send_to(&ack(last_ack), from).await?;
-                    }
-                }
-                5 => bail!(
-                    "{name}: server error: {}",
-                    String::from_utf8_lossy(&p[4..n.saturating_sub(1).max(4)])
-                ),
-                _ => {}
-            }
-        }
-    }
-
-    /// `n` concurrent lockstep fetches of `storm`; returns (wall seconds,
-    /// slowest client's seconds).
-    pub async fn storm(server: SocketAddr, n: usize, expect: Arc<Vec<u8>>) -> Result<(f64, f64)> {
-        let start = Instant::now();
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..n {
-            let e = expect.clone();
-            set.spawn(async move { fetch(server, "storm", 1468, 1, e).await });
-        }
-        let mut slowest: f64 = 0.0;
-        while let Some(r) = set.join_next().await {
-            slowest = slowest.max(r??.secs);
-        }
-        Ok((start.elapsed().as_secs_f64(), slowest))
-    }
 }

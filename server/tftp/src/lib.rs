@@ -3,7 +3,9 @@
 //!
 //! Layers, smoltcp-style: [`wire`] parses and emits packets; [`transfer`]
 //! (with [`window`] and [`options`]) is the per-transfer state machine with
-//! time passed in; [`io`] runs it on tokio sockets. [`names`], [`confine`],
+//! time passed in; [`sessions`] keys transfers by client TID and holds
+//! their timers; [`io`] runs them all from one loop over batched sockets
+//! ([`mmsg`]). [`names`], [`confine`],
 //! [`cache`] and [`bootfiles`] turn a requested name into bytes, safely —
 //! they are shared with the HTTP service.
 
@@ -11,9 +13,11 @@ pub mod bootfiles;
 pub mod cache;
 pub mod confine;
 pub mod io;
+pub mod mmsg;
 pub mod names;
 pub mod netascii;
 pub mod options;
+pub mod sessions;
 pub mod transfer;
 pub mod window;
 pub mod wire;
@@ -21,3 +25,6 @@ pub mod wire;
 pub use bootfiles::{BootFiles, ResolveError};
 pub use io::{Resolver, Stats, TftpServer};
 pub use options::Limits;
+
+/// Shared byte buffers, as the [`mmsg`] batches take them.
+pub use bytes::Bytes;

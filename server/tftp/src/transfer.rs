@@ -50,7 +50,7 @@ pub struct Transfer {
     retries: u32,
     retries_left: u32,
     phase: Phase,
-    oack: Vec<u8>,
+    oack: Bytes,
     deadline: Instant,
     outcome: Option<Outcome>,
 }
@@ -77,7 +77,7 @@ impl Transfer {
             } else {
                 Phase::Oack
             },
-            oack,
+            oack: Bytes::from(oack),
             deadline: now + agreed.timeout,
             outcome: None,
         };
@@ -107,6 +107,11 @@ impl Transfer {
 
     pub fn oack_bytes(&self) -> &[u8] {
         &self.oack
+    }
+
+    /// The OACK datagram, shared (no copy per retransmission).
+    pub fn oack(&self) -> Bytes {
+        self.oack.clone()
     }
 
     /// Payload of absolute block `block` (1-based); the last may be empty.
