@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 const PXELINUX: &str = "/usr/lib/PXELINUX/pxelinux.0";
 const LDLINUX: &str = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
+/// Debian's UEFI x64 syslinux (package syslinux-efi) and its core module.
+pub const SYSLINUX_EFI: &str = "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi";
+const LDLINUX_E64: &str = "/usr/lib/syslinux/modules/efi64/ldlinux.e64";
 
 /// One inventory node.
 #[derive(Debug, Clone)]
@@ -250,12 +253,15 @@ fn prepare_boot(boot: &Path, opts: &OurOptions) -> Result<Option<String>> {
         .unwrap_or_else(|| "boot.efi".into());
     std::fs::copy(efi, boot.join(&name))
         .with_context(|| format!("copying UEFI loader {}", efi.display()))?;
-    // syslinux.efi loads its modules from beside itself.
-    if let Some(dir) = efi.parent() {
-        let l = dir.join("ldlinux.e64");
-        if l.exists() {
-            std::fs::copy(&l, boot.join("ldlinux.e64"))?;
-        }
+    // syslinux.efi loads ldlinux.e64 from beside itself on the boot server;
+    // Debian ships it in syslinux-common, not next to syslinux.efi.
+    let beside = efi.parent().map(|d| d.join("ldlinux.e64"));
+    if let Some(l) = beside
+        .into_iter()
+        .chain([PathBuf::from(LDLINUX_E64)])
+        .find(|l| l.exists())
+    {
+        std::fs::copy(&l, boot.join("ldlinux.e64"))?;
     }
     Ok(Some(name))
 }
