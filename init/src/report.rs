@@ -1,0 +1,205 @@
+//! Tells diskless-server "services up" (with init's timings) so
+//! `diskless-server status` can show the node as "init up".
+//!
+//! One small UDP datagram (`diskless_common::report`) to the server's HTTP
+//! port number, answered by a short ack. Reporting never fails the boot:
+//! every error is one console line, and the wait is bounded (three tries
+//! of [`TIMEOUT`], only when the server is silent; a refused port fails at
+//! once). By then every service is already spawned.
+//!
+//! Where to: `diskless.report=off|PORT|IP:PORT` on the kernel command line;
+//! the address defaults to `diskless.server=`, then `nfsroot=`'s server,
+//! then `ip=`'s server field; the port to 80 (the inventory's default
+//! `http_port`; the server renders `diskless.report=` when it differs).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use diskless_common::cmdline::Cmdline;
+use diskless_common::report::{Report, Stage, ACK};
+
+use crate::sys::Sys;
+use crate::{info, warn};
+
+/// Wait for the ack, per try.
+pub const TIMEOUT: Duration = Duration::from_millis(250);
+const TRIES: usize = 3;
+const DEFAULT_PORT: u16 = 80;
+
+/// Where the report goes, from the kernel command line; `None` when there
+/// is no server to tell or reporting is off.
+pub fn target(cmdline: &str) -> Option<SocketAddr> {
+    let c = Cmdline::parse(cmdline);
+    let mut port = DEFAULT_PORT;
+    if let Some(v) = c.get("diskless.report") {
+        if v == "off" {
+            return None;
+        }
+        if let Ok(a) = v.parse::<SocketAddr>() {
+            return Some(a);
+        }
+        port = v.parse().ok()?;
+    }
+    let from_nfsroot = || {
+        let v = c.get("nfsroot")?;
+        v.split_once(':')?.0.parse::<IpAddr>().ok()
+    };
+    let from_ip = || {
+        c.get("ip")?
+            .split(':')
+            .nth(1)?
+            .trim()
+            .parse::<IpAddr>()
+            .ok()
+    };
+    let server = c
+        .get("diskless.server")
+        .and_then(|v| v.parse::<IpAddr>().ok())
+        .or_else(from_nfsroot)
+        .or_else(from_ip)?;
+    Some(SocketAddr::new(server, port))
+}
+
+/// The datagram for "services up".
+pub fn build(
+    host: Option<String>,
+    since_init: Duration,
+    since_boot: Duration,
+    running: usize,
+) -> Vec<u8> {
+    let mut r = Report::new(Stage::ServicesUp);
+    // A hostname the wire format refuses is left out, not the report.
+    r.host = host.filter(|h| {
+        let mut t = Report::new(Stage::ServicesUp);
+        t.host = Some(h.clone());
+        t.emit().is_ok()
+    });
+    r.running = Some(running.min(u32::MAX as usize) as u32);
+    r.timings = vec![
+        ("init".into(), since_init.as_millis() as u64),
+        ("boot".into(), since_boot.as_millis() as u64),
+    ];
+    r.emit()
+        .unwrap_or_else(|_| b"diskless-report 1\nstage services-up\n".to_vec())
+}
+
+/// Sends the report (called once, when every service has been spawned).
+pub fn services_up(sys: &mut dyn Sys, since_init: Duration, running: usize) {
+    let Some(to) = sys.read_file("/proc/cmdline").ok().and_then(|c| target(&c)) else {
+        return;
+    };
+    let host = sys.hostname().ok().filter(|h| !h.is_empty());
+    let bytes = build(host, since_init, sys.monotonic(), running);
+    let mut last = String::from("no answer");
+    for _ in 0..TRIES {
+        match sys.udp_exchange(to, &bytes, TIMEOUT) {
+            Ok(a) if a == ACK => {
+                info!("reported services up to diskless-server at {to}");
+                return;
+            }
+            Ok(_) => last = "an answer that is not an ack".into(),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    warn!(
+        "could not report services up to {to} ({last}); the boot goes on, \
+         `diskless-server status` will not show this node as init up"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::fake::{Call, FakeSys};
+
+    #[test]
+    fn target_from_the_command_line() {
+        let seed = "root=/dev/nfs nfsroot=172.16.1.1:/home/common/cluster,vers=3,tcp \
+                    ip=172.16.1.10:172.16.1.1::255.255.255.0:cartman:eth0:off";
+        assert_eq!(target(seed), "172.16.1.1:80".parse().ok());
+        assert_eq!(
+            target(&format!("{seed} diskless.report=8080")),
+            "172.16.1.1:8080".parse().ok()
+        );
+        assert_eq!(
+            target(&format!("{seed} diskless.report=10.1.1.1:81")),
+            "10.1.1.1:81".parse().ok()
+        );
+        assert_eq!(
+            target(&format!("{seed} diskless.server=172.16.1.2")),
+            "172.16.1.2:80".parse().ok()
+        );
+        assert_eq!(target(&format!("{seed} diskless.report=off")), None);
+        assert_eq!(target(&format!("{seed} diskless.report=junk")), None);
+        assert_eq!(
+            target("ip=172.16.1.10:172.16.1.5::255.255.255.0::eth0:off"),
+            "172.16.1.5:80".parse().ok()
+        );
+        assert_eq!(target("root=/dev/sda1 ip=dhcp"), None);
+        assert_eq!(target(""), None);
+    }
+
+    #[test]
+    fn datagram_parses_back() {
+        let b = build(
+            Some("cartman".into()),
+            Duration::from_millis(398),
+            Duration::from_millis(4211),
+            3,
+        );
+        let r = Report::parse(&b).unwrap();
+        assert_eq!(r.host.as_deref(), Some("cartman"));
+        assert_eq!(
+            (r.timing("init"), r.timing("boot")),
+            (Some(398), Some(4211))
+        );
+        assert_eq!(r.running, Some(3));
+        // A hostname the format refuses is dropped, the report still goes.
+        let r = Report::parse(&build(
+            Some("a b".into()),
+            Duration::ZERO,
+            Duration::ZERO,
+            0,
+        ));
+        assert_eq!(r.unwrap().host, None);
+    }
+
+    fn fake(cmdline: Option<&str>) -> FakeSys {
+        let mut s = FakeSys::default();
+        if let Some(c) = cmdline {
+            s.files.insert("/proc/cmdline".into(), c.into());
+        }
+        s
+    }
+
+    #[test]
+    fn sends_once_when_acked() {
+        let mut s = fake(Some("nfsroot=172.16.1.1:/r ip=172.16.1.10:::::eth0:off"));
+        s.udp_reply = Some(Box::new(|req: &[u8], _| {
+            Report::parse(req).ok().map(|_| ACK.to_vec())
+        }));
+        services_up(&mut s, Duration::from_millis(5), 2);
+        let to: SocketAddr = "172.16.1.1:80".parse().unwrap();
+        assert_eq!(s.calls, [Call::Udp(to)]);
+    }
+
+    #[test]
+    fn bounded_wait_when_nobody_answers() {
+        let mut s = fake(Some("nfsroot=172.16.1.1:/r"));
+        let t0 = s.mono;
+        services_up(&mut s, Duration::ZERO, 0);
+        assert_eq!(s.calls.len(), TRIES);
+        assert_eq!(s.mono - t0, TIMEOUT * TRIES as u32);
+    }
+
+    #[test]
+    fn no_server_no_traffic() {
+        let mut s = fake(None);
+        services_up(&mut s, Duration::ZERO, 0);
+        let mut s2 = fake(Some(
+            "root=/dev/sda1 diskless.report=off nfsroot=1.2.3.4:/x",
+        ));
+        services_up(&mut s2, Duration::ZERO, 0);
+        assert!(s.calls.is_empty() && s2.calls.is_empty());
+    }
+}
