@@ -67,7 +67,7 @@ impl Default for LogLimiter {
 /// What became of one datagram.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Recorded for this node.
+    /// Recorded; what to log.
     Accepted(String),
     /// Not from an inventory node on the boot subnet.
     Stranger,
@@ -84,17 +84,16 @@ pub fn accept(status: &Status, from: IpAddr, bytes: &[u8], at_ms: u64) -> Outcom
         Ok(r) => {
             status.reported(&node, &r, at_ms);
             let ms = |k| r.timing(k).map(|v| format!("{v} ms")).unwrap_or("?".into());
-            info!(
-                node = %node.name,
-                "status: {} init up (services up {} after init start, {} after kernel start)",
+            let mut line = format!(
+                "{} init up (services up {} after init start, {} after kernel start)",
                 node.name,
                 ms("init"),
                 ms("boot")
             );
-            if r.host.as_deref().is_some_and(|h| h != node.name) {
-                warn!(node = %node.name, "status: node reports hostname {:?}, inventory says {}", r.host, node.name);
+            if let Some(h) = r.host.as_deref().filter(|h| *h != node.name) {
+                line.push_str(&format!("; it calls itself {h:?}"));
             }
-            Outcome::Accepted(node.name)
+            Outcome::Accepted(line)
         }
         Err(e) => Outcome::Malformed(e.to_string()),
     }
@@ -109,6 +108,9 @@ pub async fn run(
     // One byte more than the largest report, to tell "too long" apart.
     let mut buf = vec![0u8; MAX_LEN + 1];
     let mut limiter = LogLimiter::new();
+    // Accepted reports are one line per boot normally; a node that sends
+    // them in a loop must not fill the log either.
+    let mut accepted_log = LogLimiter::new();
     loop {
         let (n, from): (usize, SocketAddr) = tokio::select! {
             r = socket.recv_from(&mut buf) => match r {
@@ -118,8 +120,15 @@ pub async fn run(
             _ = shutdown.changed() => return Ok(()),
         };
         match accept(&status, from.ip(), &buf[..n], now_ms()) {
-            Outcome::Accepted(_) => {
+            Outcome::Accepted(line) => {
                 let _ = socket.send_to(ACK, from).await;
+                let (log, dropped) = accepted_log.allow(Instant::now());
+                if dropped > 0 {
+                    info!("status: {dropped} more reports were not logged");
+                }
+                if log {
+                    info!(client = %from, "status: {line}");
+                }
             }
             refused => {
                 let (log, dropped) = limiter.allow(Instant::now());

@@ -144,14 +144,23 @@ fn reports_accepted_from_nodes_and_malformed_refused() {
     let bytes = report().emit().unwrap();
     assert_eq!(
         accept(&st, CARTMAN, &bytes, 7),
-        Outcome::Accepted("cartman".into())
+        Outcome::Accepted(
+            "cartman init up (services up 398 ms after init start, 4211 ms after kernel start)"
+                .into()
+        )
     );
     // IPv4-mapped IPv6 (a dual-stack socket) is the same node.
     let mapped = IpAddr::V6(Ipv4Addr::new(172, 16, 1, 10).to_ipv6_mapped());
-    assert_eq!(
+    assert!(matches!(
         accept(&st, mapped, &bytes, 8),
-        Outcome::Accepted("cartman".into())
-    );
+        Outcome::Accepted(_)
+    ));
+    let mut other = report();
+    other.host = Some("kyle".into());
+    let Outcome::Accepted(line) = accept(&st, CARTMAN, &other.emit().unwrap(), 8) else {
+        panic!("refused");
+    };
+    assert!(line.ends_with("; it calls itself \"kyle\""), "{line}");
     assert!(matches!(
         accept(&st, CARTMAN, b"GET / HTTP/1.0\r\n\r\n", 9),
         Outcome::Malformed(_)
