@@ -87,3 +87,48 @@ fn router_solicitation_gets_an_advertisement_without_prefix() {
         i += len;
     }
 }
+
+/// Without any solicitation the server still multicasts advertisements,
+/// at RFC 4861 intervals (here `router_advertisement_interval = 4`, so
+/// every 3-4 s): a listener that never solicits hears several.
+#[test]
+fn unsolicited_advertisements_repeat_at_the_configured_interval() {
+    let mut bed = Bed::new("rau", "02:00:00:00:0c:02", None);
+    let inv = seed_inventory_text().replace(
+        "[cluster]\n",
+        "[cluster]\nrouter_advertisement_interval = 4\n",
+    );
+    bed.start_server(&inv, &["--no-tftp", "--no-http"]);
+    bed.wait_log(
+        "sending periodic router advertisements",
+        Duration::from_secs(10),
+    );
+    let heard = bed
+        .cli
+        .run_in(move || {
+            let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)).unwrap();
+            s.bind_device(Some(b"veth")).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            let t0 = Instant::now();
+            let mut buf = [MaybeUninit::<u8>::uninit(); 1500];
+            let mut heard = 0;
+            // Bounded: at most 40 s, normally ~8 s.
+            while heard < 3 && t0.elapsed() < Duration::from_secs(40) {
+                if let Ok((n, _)) = s.recv_from(&mut buf) {
+                    // SAFETY: recv_from initialised the first n bytes.
+                    let first = unsafe { buf[0].assume_init() };
+                    if n >= 16 && first == 134 {
+                        heard += 1;
+                    }
+                }
+            }
+            heard
+        })
+        .unwrap();
+    assert!(
+        heard >= 3,
+        "heard {heard} unsolicited advertisements\n{}",
+        bed.log()
+    );
+}

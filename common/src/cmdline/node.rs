@@ -7,14 +7,16 @@ use super::nfsroot::NfsRoot;
 use crate::inventory::{Access, BootMode, Inventory, Node};
 
 /// `ip=` for a node: static, no autoconfiguration (the server already knows
-/// everything DHCP would say), gateway only if the cluster has a router.
+/// everything DHCP would say), gateway only if the node's subnet (the
+/// cluster's, or a relay subnet's) has a router.
 pub fn node_ip(inv: &Inventory, node: &Node) -> IpConfig {
     let c = &inv.cluster;
+    let (subnet, router) = inv.network_of(node.ip).unwrap_or((c.subnet, c.router));
     IpConfig {
         client: Some(node.ip),
         server: Some(c.server),
-        gateway: c.router,
-        netmask: Some(c.subnet.mask()),
+        gateway: router,
+        netmask: Some(subnet.mask()),
         hostname: Some(node.name.clone()),
         device: Some(node.boot.ip_device.clone().unwrap_or_else(|| "eth0".into())),
         autoconf: Some(Autoconf::Off),

@@ -97,6 +97,7 @@ with_boot! {
         nfs_options: Option<S<String>>,
         dhcp_mode: Option<S<String>>,
         dhcp_pool: Option<S<String>>,
+        lease_file: Option<S<String>>,
         lease_time: Option<S<u32>>,
         interface: Option<S<String>>,
         loader_bios: Option<S<String>>,
@@ -104,6 +105,7 @@ with_boot! {
         tftp_port: Option<S<u16>>,
         http_port: Option<S<u16>>,
         router_advertisements: Option<bool>,
+        router_advertisement_interval: Option<S<u32>>,
         sntp: Option<bool>,
         ipxe_scripts: Option<bool>,
     }
@@ -129,6 +131,17 @@ pub(crate) struct RawExport {
     pub nodes: Option<Vec<S<String>>>,
 }
 
+/// `[[relay_subnets]]`: a subnet behind a DHCP relay.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRelaySubnet {
+    pub subnet: S<String>,
+    pub router: Option<S<String>>,
+    pub pool: Option<S<String>>,
+    pub dns: Option<Vec<S<String>>>,
+    pub domain: Option<S<String>>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFile {
@@ -139,4 +152,6 @@ pub(crate) struct RawFile {
     pub nodes: Vec<S<RawNode>>,
     #[serde(default)]
     pub exports: Vec<S<RawExport>>,
+    #[serde(default)]
+    pub relay_subnets: Vec<S<RawRelaySubnet>>,
 }

@@ -313,16 +313,38 @@ pub struct Cluster {
     pub nfs_options: String,
     /// Addresses handed to unknown clients (`None` = known nodes only).
     pub dhcp_pool: Option<DhcpPool>,
+    /// Append-only journal of pool leases; `None` = the DHCP service's
+    /// default (only used when some subnet has a pool).
+    pub lease_file: Option<PathBuf>,
+    /// Subnets behind DHCP relays (requests whose `giaddr` lies inside one
+    /// are answered from it). Never overlap each other or `subnet`.
+    pub relay_subnets: Vec<RelaySubnet>,
     /// Lease time in seconds.
     pub lease_time: u32,
     /// Send IPv6 router advertisements (without prefixes) so iPXE stops
     /// waiting ~13 s for IPv6 configuration.
     pub router_advertisements: bool,
+    /// Longest wait between unsolicited router advertisements, seconds
+    /// (RFC 4861 MaxRtrAdvInterval, 4..=1800; default 600).
+    pub router_advertisement_interval: u32,
     /// Answer SNTP (UDP 123) so nodes set their clock from the server.
     pub sntp: bool,
     /// Hand iPXE clients their per-node iPXE script over HTTP (the fast
     /// path); `false` gives them the `loader_bios` file like plain PXE.
     pub ipxe_scripts: bool,
+}
+
+/// A subnet reached through a DHCP relay agent, with its own router,
+/// optional pool and optional name servers/domain (else the cluster's).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RelaySubnet {
+    pub subnet: Subnet,
+    pub router: Option<Ipv4Addr>,
+    pub pool: Option<DhcpPool>,
+    /// `None` = the cluster's `dns`.
+    pub dns: Option<Vec<Ipv4Addr>>,
+    /// `None` = the cluster's `domain`.
+    pub domain: Option<String>,
 }
 
 /// A dynamic address range, inclusive.
@@ -379,6 +401,19 @@ impl Inventory {
     }
     pub fn node_by_name(&self, name: &str) -> Option<&Node> {
         self.by_name.get(name).map(|&i| &self.nodes[i])
+    }
+
+    /// The subnet holding `ip` and its router: the cluster's own or a relay
+    /// subnet's. `None` for an address on no served network.
+    pub fn network_of(&self, ip: Ipv4Addr) -> Option<(Subnet, Option<Ipv4Addr>)> {
+        let c = &self.cluster;
+        if c.subnet.contains(ip) {
+            return Some((c.subnet, c.router));
+        }
+        c.relay_subnets
+            .iter()
+            .find(|r| r.subnet.contains(ip))
+            .map(|r| (r.subnet, r.router))
     }
 
     /// Exports a node (by address) may mount.

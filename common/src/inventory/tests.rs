@@ -102,3 +102,150 @@ fn syntax_errors_have_position_and_hint() {
     assert!(p[0].contains("unknown field `macc`"), "{}", p[0]);
     assert!(p[0].contains("hint:"));
 }
+
+const RELAY: &str = r#"
+[[relay_subnets]]
+subnet = "10.9.0.0/24"
+router = "10.9.0.1"
+pool = "10.9.0.100-10.9.0.200"
+dns = ["10.9.0.2"]
+domain = "rack2.example"
+
+[[relay_subnets]]
+subnet = "10.10.0.0/16"
+
+[[nodes]]
+name = "remote"
+mac = "52:54:00:00:00:09"
+ip = "10.9.0.20"
+"#;
+
+#[test]
+fn relay_subnets_and_lease_file_load() {
+    let text = MINI.replace(
+        "kernel = \"vmlinuz\"",
+        "kernel = \"vmlinuz\"\nlease_file = \"/var/lib/x/leases\"",
+    );
+    let inv = load_str(&format!("{text}{RELAY}"), "t").unwrap_or_else(|e| panic!("{e}"));
+    let c = &inv.cluster;
+    assert_eq!(
+        c.lease_file.as_deref(),
+        Some(Path::new("/var/lib/x/leases"))
+    );
+    assert_eq!(c.relay_subnets.len(), 2);
+    let r = &c.relay_subnets[0];
+    assert_eq!(r.subnet.to_string(), "10.9.0.0/24");
+    assert_eq!(r.router, Some("10.9.0.1".parse().unwrap()));
+    assert_eq!(
+        r.pool.unwrap().end,
+        "10.9.0.200".parse::<std::net::Ipv4Addr>().unwrap()
+    );
+    assert_eq!(r.dns.as_deref(), Some(&["10.9.0.2".parse().unwrap()][..]));
+    assert_eq!(r.domain.as_deref(), Some("rack2.example"));
+    assert_eq!(c.relay_subnets[1].dns, None, "inherits the cluster's");
+    // A node behind the relay gets its own subnet's mask and gateway.
+    let remote = inv.node_by_name("remote").unwrap();
+    assert!(
+        node_cmdline(&inv, remote).contains("ip=10.9.0.20:10.0.0.1:10.9.0.1:255.255.255.0:remote:"),
+        "{}",
+        node_cmdline(&inv, remote)
+    );
+}
+
+#[test]
+fn relay_subnet_problems_have_positions() {
+    let cases = [
+        (
+            "[[relay_subnets]]\nsubnet = \"10.0.0.128/25\"\n",
+            "t.toml:8:10: relay subnet 10.0.0.128/25 overlaps the cluster subnet 10.0.0.0/24",
+        ),
+        (
+            "[[relay_subnets]]\nsubnet = \"10.9.0.0/16\"\n[[relay_subnets]]\nsubnet = \"10.9.4.0/24\"\n",
+            "t.toml:10:10: relay subnet 10.9.4.0/24 overlaps relay subnet 10.9.0.0/16 (line 8)",
+        ),
+        (
+            "[[relay_subnets]]\nsubnet = \"10.9.0.1/24\"\n",
+            "t.toml:8:10: `10.9.0.1/24` has host bits set: did you mean 10.9.0.0/24?",
+        ),
+        (
+            "[[relay_subnets]]\nsubnet = \"10.9.0.0/24\"\npool = \"10.9.1.5-10.9.1.9\"\n",
+            "t.toml:9:8: pool 10.9.1.5-10.9.1.9 is not inside 10.9.0.0/24",
+        ),
+        (
+            "[[relay_subnets]]\nsubnet = \"10.9.0.0/24\"\npool = \"10.9.0.0-10.9.0.9\"\n",
+            "t.toml:9:8: pool 10.9.0.0-10.9.0.9 includes the network or broadcast address of 10.9.0.0/24",
+        ),
+        (
+            "[[relay_subnets]]\nsubnet = \"10.9.0.0/24\"\nrouter = \"10.9.0.5\"\npool = \"10.9.0.2-10.9.0.9\"\n",
+            "t.toml:10:8: pool 10.9.0.2-10.9.0.9 contains the router address 10.9.0.5",
+        ),
+        (
+            "[[relay_subnets]]\nsubnet = \"10.9.0.0/24\"\nrouter = \"10.9.1.1\"\n",
+            "t.toml:9:10: router 10.9.1.1 is not a host address in relay subnet 10.9.0.0/24",
+        ),
+        (
+            "[[relay_subnets]]\nsubnet = \"10.9.0.0/24\"\npool = \"10.9.0.10-10.9.0.20\"\n\
+             [[nodes]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\nip = \"10.9.0.15\"\n",
+            "t.toml:13:6: ip 10.9.0.15 lies inside the relay subnet's pool, so it could be leased to a stranger",
+        ),
+        (
+            "[[relay_subnets]]\nsubnet = \"10.9.0.0/24\"\n\
+             [[nodes]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\nip = \"10.8.0.15\"\n",
+            "t.toml:12:6: ip 10.8.0.15 is outside the cluster subnet 10.0.0.0/24 and every relay subnet (10.9.0.0/24)",
+        ),
+        (
+            "[[relay_subnets]]\nsubnet = \"10.9.0.0/24\"\ngateway = \"10.9.0.1\"\n",
+            "t.toml:9:1: unknown field `gateway`",
+        ),
+    ];
+    for (extra, want) in cases {
+        let p = problems(extra);
+        assert_eq!(p.len(), 1, "{extra}: {p:#?}");
+        assert!(
+            p[0].starts_with(want),
+            "{extra}\nwant {want}\ngot  {}",
+            p[0]
+        );
+        assert!(p[0].contains("hint:"), "{}", p[0]);
+    }
+    let bad_lease = MINI.replace(
+        "kernel = \"vmlinuz\"",
+        "kernel = \"vmlinuz\"\nlease_file = \"leases\"",
+    );
+    let e = load_str(&bad_lease, "t.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("t.toml:7:14: lease_file `leases` is not an absolute path"),
+        "{e}"
+    );
+}
+
+#[test]
+fn router_advertisement_interval_is_bounded() {
+    let ok = MINI.replace(
+        "kernel = \"vmlinuz\"",
+        "kernel = \"vmlinuz\"\nrouter_advertisement_interval = 30",
+    );
+    assert_eq!(
+        load_str(&ok, "t")
+            .unwrap()
+            .cluster
+            .router_advertisement_interval,
+        30
+    );
+    assert_eq!(
+        load_str(MINI, "t")
+            .unwrap()
+            .cluster
+            .router_advertisement_interval,
+        600
+    );
+    let bad = MINI.replace(
+        "kernel = \"vmlinuz\"",
+        "kernel = \"vmlinuz\"\nrouter_advertisement_interval = 2",
+    );
+    let e = load_str(&bad, "t.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("t.toml:7:33: router_advertisement_interval 2 is outside 4..=1800 seconds"),
+        "{e}"
+    );
+}

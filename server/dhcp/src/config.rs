@@ -53,15 +53,32 @@ pub struct SubnetConfig {
     pub subnet: Subnet,
     pub router: Option<Ipv4Addr>,
     pub pool: Option<PoolRange>,
+    /// Name servers for this subnet; `None` = [`DhcpConfig::dns`].
+    pub dns: Option<Vec<Ipv4Addr>>,
+    /// Domain for this subnet; `None` = [`DhcpConfig::domain`].
+    pub domain: Option<String>,
 }
 
 /// IPv6 router advertisement settings.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RaConfig {
     pub enabled: bool,
     /// Prefix announced for SLAAC; `None` = RA without a prefix (enough to
     /// stop iPXE waiting for IPv6 autoconfiguration).
     pub prefix: Option<(Ipv6Addr, u8)>,
+    /// MaxRtrAdvInterval for unsolicited advertisements, seconds (RFC 4861:
+    /// 4..=1800, default 600).
+    pub max_interval_secs: u32,
+}
+
+impl Default for RaConfig {
+    fn default() -> Self {
+        RaConfig {
+            enabled: false,
+            prefix: None,
+            max_interval_secs: 600,
+        }
+    }
 }
 
 /// Errors in settings that cannot be served.
@@ -88,6 +105,13 @@ pub enum ConfigError {
     },
     #[error("a pool was configured but no lease file: pass a lease file path so pool leases survive restarts")]
     PoolWithoutLeaseFile,
+}
+
+fn pool_range(p: diskless_common::inventory::DhcpPool) -> PoolRange {
+    PoolRange {
+        start: p.start,
+        end: p.end,
+    }
 }
 
 /// How nodes reach our HTTP service (no `:80` for the default port).
@@ -138,27 +162,41 @@ impl DhcpConfig {
             mode: c.dhcp_mode,
             server: c.server,
             interface: c.interface.clone(),
-            subnets: vec![SubnetConfig {
+            subnets: std::iter::once(SubnetConfig {
                 subnet: c.subnet,
                 router: c.router,
-                pool: c.dhcp_pool.map(|p| PoolRange {
-                    start: p.start,
-                    end: p.end,
-                }),
-            }],
+                pool: c.dhcp_pool.map(pool_range),
+                dns: None,
+                domain: None,
+            })
+            .chain(c.relay_subnets.iter().map(|r| SubnetConfig {
+                subnet: r.subnet,
+                router: r.router,
+                pool: r.pool.map(pool_range),
+                dns: r.dns.clone(),
+                domain: r.domain.clone(),
+            }))
+            .collect(),
             dns: c.dns.clone(),
             domain: c.domain.clone(),
             loader_bios: c.loader_bios.clone(),
             loader_uefi: c.loader_uefi.clone(),
             static_lease_secs: c.lease_time,
             pool_lease_secs: c.lease_time,
-            lease_file: c.dhcp_pool.map(|_| PathBuf::from(DEFAULT_LEASE_FILE)),
+            // The file is only opened when some subnet has a pool.
+            lease_file: (c.dhcp_pool.is_some() || c.relay_subnets.iter().any(|r| r.pool.is_some()))
+                .then(|| {
+                    c.lease_file
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(DEFAULT_LEASE_FILE))
+                }),
             ipxe_url: format!("{}/boot.ipxe?mac={{mac}}", http_base(c.server, c.http_port)),
             sntp: c.sntp,
             ipxe_scripts: c.ipxe_scripts,
             ra: RaConfig {
                 enabled: c.router_advertisements,
                 prefix: None,
+                max_interval_secs: c.router_advertisement_interval,
             },
         }
     }

@@ -97,10 +97,12 @@ pub fn add_lease_options(
     if let Some(r) = subnet.router {
         o.insert(DhcpOption::Router(vec![r]));
     }
-    if !cfg.dns.is_empty() {
-        o.insert(DhcpOption::DomainNameServer(cfg.dns.clone()));
+    let dns = subnet.dns.as_ref().unwrap_or(&cfg.dns);
+    if !dns.is_empty() {
+        o.insert(DhcpOption::DomainNameServer(dns.clone()));
     }
-    if let Some(d) = cfg.domain.as_deref().filter(|d| d.len() < 256) {
+    let domain = subnet.domain.as_deref().or(cfg.domain.as_deref());
+    if let Some(d) = domain.filter(|d| d.len() < 256) {
         o.insert(DhcpOption::DomainName(d.to_owned()));
     }
     if let Some(h) = hostname.filter(|h| h.len() < 256) {

@@ -60,6 +60,8 @@ fn config(mode: DhcpMode, pool: bool) -> DhcpConfig {
         subnet: "10.9.0.0/24".parse().unwrap(),
         router: Some(Ipv4Addr::new(10, 9, 0, 1)),
         pool: None,
+        dns: None,
+        domain: None,
     });
     if pool {
         cfg.subnets[0].pool = Some(PoolRange {

@@ -74,6 +74,15 @@ impl Bed {
     /// Writes `inventory` and starts `diskless-server serve` (no NFS) in the
     /// server namespace; waits until DHCP listens.
     pub fn start_server(&mut self, inventory: &str, extra: &[&str]) {
+        let lease = self.lease_file().display().to_string();
+        let mut args = vec!["--lease-file", lease.as_str()];
+        args.extend_from_slice(extra);
+        self.start_server_with(inventory, &args);
+    }
+
+    /// Like [`Bed::start_server`], but the lease file is whatever the
+    /// inventory (or `extra`) says.
+    pub fn start_server_with(&mut self, inventory: &str, extra: &[&str]) {
         let inv = self.dir.path().join("inventory.toml");
         std::fs::write(&inv, inventory).unwrap();
         let root = self.dir.path().join("boot");
@@ -88,8 +97,6 @@ impl Bed {
             "--boot-root".into(),
             root.display().to_string(),
             "--no-nfs".into(),
-            "--lease-file".into(),
-            self.lease_file().display().to_string(),
         ];
         argv.extend(extra.iter().map(|s| s.to_string()));
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -168,6 +175,14 @@ impl Reply {
         }
         None
     }
+}
+
+/// [`packet`] as a relay agent forwards it: `giaddr` set, hops 1.
+pub fn relayed(mac: [u8; 6], xid: u32, giaddr: Ipv4Addr, opts: &[u8]) -> Vec<u8> {
+    let mut p = packet(mac, xid, Ipv4Addr::UNSPECIFIED, opts);
+    p[3] = 1;
+    p[24..28].copy_from_slice(&giaddr.octets());
+    p
 }
 
 /// A BOOTREQUEST with `opts` (without the end option).
