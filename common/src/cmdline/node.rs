@@ -71,6 +71,11 @@ pub fn node_args(inv: &Inventory, node: &Node) -> Cmdline {
         }
         .render_into(&mut c);
     }
+    // diskless-init reports "services up" to the server's HTTP port number
+    // (UDP) and assumes 80 unless told (docs/status.md).
+    if inv.cluster.http_port != 80 {
+        c.push("diskless.report", Some(&inv.cluster.http_port.to_string()));
+    }
     let mut line = c.to_string();
     if !b.cmdline.trim().is_empty() {
         line.push(' ');
@@ -84,4 +89,26 @@ pub fn node_args(inv: &Inventory, node: &Node) -> Cmdline {
 /// node's own arguments.
 pub fn node_cmdline(inv: &Inventory, node: &Node) -> String {
     node_args(inv, node).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv(extra: &str) -> Inventory {
+        let text = format!(
+            "[cluster]\nname = \"t\"\nserver = \"172.16.1.1\"\nsubnet = \"172.16.1.0/24\"\n\
+             boot_root = \"/\"\nnfs_root = \"/\"\nkernel = \"k\"\n{extra}\n\
+             [[nodes]]\nname = \"a\"\nmac = \"00:00:00:00:00:01\"\nip = \"172.16.1.10\"\n"
+        );
+        crate::inventory::load_str(&text, "t").unwrap()
+    }
+
+    #[test]
+    fn report_port_only_when_http_is_not_on_80() {
+        let i = inv("");
+        assert!(!node_cmdline(&i, &i.nodes[0]).contains("diskless.report"));
+        let i = inv("http_port = 8080");
+        assert!(node_cmdline(&i, &i.nodes[0]).contains(" diskless.report=8080"));
+    }
 }
