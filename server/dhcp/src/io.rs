@@ -1,13 +1,15 @@
 //! Sockets: DHCP on 67 and 4011 bound to the serving interface
-//! (SO_BINDTODEVICE, SO_BROADCAST), a committer thread that makes pool
-//! leases durable in batches before their ACKs go out, and the entry point
-//! that runs DHCP, RA and SNTP together.
+//! (SO_BINDTODEVICE, SO_BROADCAST), read and written in batches
+//! ([`crate::batch`]), a committer thread that makes pool leases durable
+//! in groups before their ACKs go out, and the entry point that runs DHCP,
+//! RA and SNTP together.
 //!
 //! Replies to clients without an address are broadcast (see
 //! [`crate::reply::destination`]): unicasting to `yiaddr` would need an ARP
 //! entry for a host that cannot answer ARP yet.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsFd;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,6 +18,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use diskless_common::inventory::{DhcpMode, Inventory};
 
+use crate::batch;
 use crate::config::{ConfigError, DhcpConfig};
 use crate::events::Events;
 use crate::journal::{self, Journal, JournalError, Record};
@@ -135,16 +138,28 @@ struct Pending {
     reply: Option<(Vec<u8>, SocketAddrV4)>,
 }
 
+/// Most replies held for one group commit.
+const MAX_COMMIT: usize = 4096;
+/// Most requests taken per `recvmmsg`.
+const RECV_BATCH: usize = 64;
+
 /// Group commit: take everything queued, write it, one fdatasync, then send
-/// the replies. A failed write sends no ACKs (the clients retry).
-fn committer(mut journal: Option<Journal>, sock: std::net::UdpSocket, rx: mpsc::Receiver<Pending>) {
-    let mut batch = Vec::new();
+/// the replies in one `sendmmsg`. A failed write sends no ACKs (the
+/// clients retry).
+fn committer(
+    mut journal: Option<Journal>,
+    sock: std::net::UdpSocket,
+    rx: mpsc::Receiver<Vec<Pending>>,
+    events: Arc<Events>,
+) {
+    let mut batch: Vec<Pending> = Vec::new();
     let mut records = Vec::new();
+    let mut replies = Vec::new();
     while let Ok(first) = rx.recv() {
-        batch.push(first);
-        while batch.len() < 4096 {
+        batch.extend(first);
+        while batch.len() < MAX_COMMIT {
             match rx.try_recv() {
-                Ok(p) => batch.push(p),
+                Ok(more) => batch.extend(more),
                 Err(_) => break,
             }
         }
@@ -160,13 +175,13 @@ fn committer(mut journal: Option<Journal>, sock: std::net::UdpSocket, rx: mpsc::
             },
             None => true,
         };
-        for p in batch.drain(..) {
-            if let (true, Some((bytes, to))) = (durable, p.reply) {
-                if let Err(e) = sock.send_to(&bytes, to) {
-                    tracing::debug!(%to, "DHCP send failed: {e}");
-                }
-            }
-        }
+        replies.clear();
+        replies.extend(batch.drain(..).filter_map(|p| p.reply.filter(|_| durable)));
+        let sent = batch::send_all(sock.as_fd(), &replies);
+        events
+            .counters
+            .replies
+            .fetch_add(sent as u64, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -179,25 +194,29 @@ struct Shared {
     inventory: Option<InventorySource>,
 }
 
-/// One receive thread: blocking `recv_from`, decide under the lock, send
-/// (or hand to the committer). Plain threads rather than tokio tasks: one
-/// syscall per packet each way, no readiness polling — DHCP is the one
-/// service whose packet rate matters.
+/// One receive thread: a blocking `recvmmsg` takes every queued request,
+/// the whole batch is decided under one lock, then immediate replies go out
+/// in one `sendmmsg` and ACKs that need a durable lease go to the
+/// committer as one message. Plain threads rather than tokio tasks: no
+/// readiness polling or task hop per packet — DHCP is the one service whose
+/// packet rate matters.
 fn receive_loop(
     sock: std::net::UdpSocket,
     port: Port,
     shared: Arc<Mutex<Shared>>,
-    tx: mpsc::Sender<Pending>,
+    tx: mpsc::Sender<Vec<Pending>>,
 ) -> std::io::Error {
-    let mut buf = vec![0u8; 1500];
+    let mut batch = batch::RecvBatch::new(RECV_BATCH);
+    let mut direct: Vec<(Vec<u8>, SocketAddrV4)> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     loop {
-        let (n, src) = match sock.recv_from(&mut buf) {
-            Ok(x) => x,
+        match batch.recv(sock.as_fd()) {
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return e,
-        };
-        let SocketAddr::V4(src) = src else { continue };
-        let (out, events) = {
+        }
+        let now = unix_now();
+        let events = {
             let Ok(mut g) = shared.lock() else {
                 return std::io::Error::other("DHCP state lock poisoned");
             };
@@ -208,28 +227,31 @@ fn receive_loop(
                     sh.dhcp.set_inventory(cur);
                 }
             }
-            (
-                sh.dhcp.handle(&buf[..n], port, src, unix_now()),
-                Arc::clone(&sh.dhcp.events),
-            )
+            for (bytes, src) in batch.packets() {
+                let out = sh.dhcp.handle(bytes, port, src, now);
+                let reply = out.reply.map(|(b, d)| (b, d.socket_addr()));
+                if out.persist.is_some() {
+                    // Durable first, then the ACK (from the committer).
+                    pending.push(Pending {
+                        record: out.persist,
+                        reply,
+                    });
+                } else if let Some(r) = reply {
+                    direct.push(r);
+                }
+            }
+            Arc::clone(&sh.dhcp.events)
         };
-        let reply = out.reply.map(|(b, d)| (b, d.socket_addr()));
-        if out.persist.is_some() {
-            // Durable first, then the ACK (from the committer thread).
-            if tx
-                .send(Pending {
-                    record: out.persist,
-                    reply,
-                })
-                .is_err()
-            {
-                return std::io::Error::other("lease committer stopped");
-            }
-        } else if let Some((bytes, to)) = reply {
-            Events::bump(&events.counters.replies);
-            if let Err(e) = sock.send_to(&bytes, to) {
-                tracing::debug!(%to, "DHCP send failed: {e}");
-            }
+        if !pending.is_empty() && tx.send(std::mem::take(&mut pending)).is_err() {
+            return std::io::Error::other("lease committer stopped");
+        }
+        if !direct.is_empty() {
+            events
+                .counters
+                .replies
+                .fetch_add(direct.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            batch::send_all(sock.as_fd(), &direct);
+            direct.clear();
         }
     }
 }
@@ -246,10 +268,11 @@ async fn serve_dhcp(
 ) -> std::io::Result<()> {
     let commit_sock: std::net::UdpSocket = s67.try_clone()?.into();
     commit_sock.set_nonblocking(false)?;
-    let (tx, rx) = mpsc::channel::<Pending>();
+    let (tx, rx) = mpsc::channel::<Vec<Pending>>();
+    let events = Arc::clone(&dhcp.events);
     std::thread::Builder::new()
         .name("dhcp-commit".into())
-        .spawn(move || committer(journal, commit_sock, rx))?;
+        .spawn(move || committer(journal, commit_sock, rx, events))?;
     let shared = Arc::new(Mutex::new(Shared { dhcp, inventory }));
     let (err_tx, mut err_rx) = tokio::sync::mpsc::unbounded_channel();
     for (sock, port, name) in [

@@ -8,6 +8,7 @@
 //! sockets and time passed in, [`reply`] builds it; [`journal`] persists
 //! pool leases; [`io`] runs it all on tokio sockets.
 
+pub mod batch;
 pub mod config;
 pub mod events;
 pub mod io;
