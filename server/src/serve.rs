@@ -255,7 +255,8 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         services.spawn("http", http::run(listener, state, stop));
     }
 
-    // NFS (exports are read at start; a changed export list needs a restart)
+    // NFS (SIGHUP reloads the exports with the inventory)
+    let mut nfs_service = None;
     if !args.no_nfs {
         let inv = shared.inventory.load();
         let specs = diskless_nfs::ExportSpec::from_inventory(&inv);
@@ -266,7 +267,9 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
             nfs_port: args.nfs_port,
             portmap: !args.no_portmap,
         };
-        let server = diskless_nfs::NfsServer::bind(Arc::new(svc), listen)
+        let svc = Arc::new(svc);
+        nfs_service = Some(svc.clone());
+        let server = diskless_nfs::NfsServer::bind(svc, listen)
             .await
             .context("nfs: cannot start (or use --nfs-port / --no-nfs)")?;
         let mut stop = services.shutdown();
@@ -328,7 +331,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: stopping"); break ExitCode::SUCCESS; }
             _ = int.recv() => { info!("SIGINT: stopping"); break ExitCode::SUCCESS; }
-            _ = hup.recv() => reload(&args, &shared),
+            _ = hup.recv() => reload(&args, &shared, nfs_service.as_deref()),
             Some(done) = services.set.join_next() => {
                 match done {
                     Ok((name, Ok(()))) => error!("{name} stopped unexpectedly"),
@@ -354,11 +357,22 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
 /// SIGHUP: swap in a new inventory (and, when its `boot_root` changed, the
 /// boot root unless `--boot-root` overrides it, and the name prefix clients
 /// may use for it). On any error the running configuration stays.
-fn reload(args: &Args, shared: &Shared) {
+fn reload(args: &Args, shared: &Shared, nfs: Option<&diskless_nfs::Service>) {
     let inv = match load_inventory(&args.inventory) {
         Ok(i) => i,
         Err(e) => {
             error!("SIGHUP: reload refused, still serving the previous inventory:\n{e:#}");
+            return;
+        }
+    };
+    // Opened before anything changes; served only if the rest succeeds.
+    let exports = match nfs
+        .map(|n| n.prepare_exports(&diskless_nfs::ExportSpec::from_inventory(&inv)))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => {
+            error!("SIGHUP: reload refused, NFS exports unchanged: {e}");
             return;
         }
     };
@@ -391,6 +405,9 @@ fn reload(args: &Args, shared: &Shared) {
     }
     let http_port = args.http_port.unwrap_or(old.cluster.http_port);
     shared.http_base.store(Arc::new(http_base(&inv, http_port)));
+    if let (Some(n), Some(t)) = (nfs, exports) {
+        n.set_exports(t);
+    }
     info!("SIGHUP: inventory reloaded ({} nodes)", inv.nodes.len());
     shared.inventory.store(Arc::new(inv));
 }

@@ -44,7 +44,7 @@ fn a_million_malformed_records_never_panic() {
     let tree = Tree::new();
     let specs = tree.specs(&["127.0.0.1"]);
     let svc = Service::with_key(&specs, Key::from_bytes([3; 32]), 2049).unwrap();
-    let root = svc.exports.iter().nth(1).unwrap().root_handle.clone();
+    let root = svc.exports().iter().nth(1).unwrap().root_handle.clone();
     // Templates: every procedure of every program with plausible args
     // (the writable export's root handle, a name, offsets, counts).
     let mut templates = Vec::new();

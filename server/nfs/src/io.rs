@@ -1,17 +1,21 @@
-//! Sockets: one tokio task per TCP connection (records in order, answered
-//! on a blocking thread so file IO never stalls the reactor), one task per
-//! UDP socket, and the portmap decision (own port 111 or register with a
-//! running rpcbind).
+//! Sockets: per TCP connection a reading task that answers several calls
+//! at once on blocking threads (file IO never stalls the reactor) and a
+//! writer thread ([`crate::reply_writer`]); per UDP socket a receiving
+//! task; and the portmap decision (own port 111 or register with a
+//! running rpcbind, [`crate::rpcbind`]).
 
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdp};
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::portmap::{self, own_mappings};
+use crate::portmap;
+use crate::reply_writer::{pad, BufPool, Outgoing, Sink};
 use crate::rpc::{self, FrameError};
 use crate::service::Service;
 
@@ -35,7 +39,10 @@ pub enum IoError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("port 111 is taken but rpcbind at 127.0.0.1:111 did not accept our registration: {0}")]
+    #[error(
+        "port 111 is taken but the running rpcbind did not accept our registration: {0} \
+         (stop it, or start with --no-portmap and give clients port= and mountport=)"
+    )]
     Register(String),
 }
 
@@ -63,8 +70,8 @@ impl NfsServer {
                 Err(IoError::Bind { source, .. })
                     if source.kind() == std::io::ErrorKind::AddrInUse =>
                 {
-                    let port = listen.nfs_port;
-                    tokio::task::spawn_blocking(move || register(port))
+                    let (addr, port) = (listen.addr, listen.nfs_port);
+                    tokio::task::spawn_blocking(move || crate::rpcbind::register(addr, port))
                         .await
                         .map_err(|e| IoError::Register(e.to_string()))??;
                     tracing::info!("nfs: registered NFS and MOUNT with the running rpcbind");
@@ -139,69 +146,104 @@ enum ConnError {
     Frame(#[from] FrameError),
 }
 
-/// Reads records (record marking, several fragments allowed), answers each
-/// in order. A bad record or an oversized fragment ends the connection.
-async fn connection(
-    svc: Arc<Service>,
-    mut s: TcpStream,
-    peer: SocketAddr,
-) -> Result<(), ConnError> {
-    let mut record = Vec::new();
-    let mut out = Vec::new();
-    loop {
-        record.clear();
+/// Calls of one connection answered at once. The reader waits for a free
+/// slot before it reads the next record, so a flooding client is slowed,
+/// not buffered.
+const IN_FLIGHT: usize = 16;
+
+/// Reads records (record marking, several fragments allowed) and answers
+/// up to [`IN_FLIGHT`] of them at once; each answering thread sends its
+/// own reply. A call that arrives while nothing else is in flight or
+/// queued is answered in place (no thread hand-off: a client that waits
+/// for each reply gets the shortest path). A record that is not an RPC
+/// call, or an oversized one, ends the connection.
+async fn connection(svc: Arc<Service>, s: TcpStream, peer: SocketAddr) -> Result<(), ConnError> {
+    let sink = Arc::new(Sink::new(s.as_fd().try_clone_to_owned()?));
+    let pool = Arc::new(BufPool::default());
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let multi = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
+    let mut rd = BufReader::with_capacity(64 * 1024, s);
+    let res = async {
         loop {
-            let mut hdr = [0u8; 4];
-            s.read_exact(&mut hdr).await?;
-            let (last, len) = rpc::fragment_header(hdr);
-            rpc::check_growth(record.len(), len)?;
-            let at = record.len();
-            record.resize(at + len, 0);
-            s.read_exact(&mut record[at..]).await?;
-            if last {
-                break;
+            let permit = slots.clone().acquire_owned().await.expect("never closed");
+            let record = read_record(&mut rd, pool.take()).await?;
+            rpc::Call::parse(&record)?;
+            let idle = slots.available_permits() == IN_FLIGHT - 1 && rd.buffer().is_empty();
+            let (svc, sink, pool) = (svc.clone(), sink.clone(), pool.clone());
+            let work = move || {
+                let mut out = pool.take();
+                out.extend_from_slice(&[0; 4]);
+                let file = svc
+                    .answer(peer.ip(), false, true, &record, &mut out)
+                    .unwrap_or(None);
+                pool.put(record);
+                let len = out.len() - 4 + file.as_ref().map_or(0, |f| f.len + pad(f.len));
+                out[..4].copy_from_slice(&(len as u32 | 1 << 31).to_be_bytes());
+                let o = Outgoing {
+                    buf: out,
+                    file,
+                    permit: Some(permit),
+                };
+                sink.send(&o);
+                pool.put(o.buf);
+            };
+            if idle && multi {
+                tokio::task::block_in_place(work);
+            } else {
+                tokio::task::spawn_blocking(work);
             }
         }
-        let (rec, mut reply, res) = answer(&svc, peer.ip(), record, out).await?;
-        record = rec;
-        res?;
-        let len = (reply.len() - 4) as u32 | 1 << 31;
-        reply[..4].copy_from_slice(&len.to_be_bytes());
-        s.write_all(&reply).await?;
-        out = reply;
+    }
+    .await;
+    if let Err(ConnError::Frame(_)) = &res {
+        // Garbage: close now, without the replies still in flight.
+        // SAFETY: plain shutdown(2) on the connection's socket.
+        unsafe { libc::shutdown(rd.get_ref().as_raw_fd(), libc::SHUT_RDWR) };
+    }
+    res
+}
+
+/// One record; its buffer comes from the pool and is filled without
+/// zeroing first.
+async fn read_record(
+    rd: &mut BufReader<TcpStream>,
+    mut record: Vec<u8>,
+) -> Result<Vec<u8>, ConnError> {
+    record.clear();
+    loop {
+        let mut hdr = [0u8; 4];
+        rd.read_exact(&mut hdr).await?;
+        let (last, len) = rpc::fragment_header(hdr);
+        rpc::check_growth(record.len(), len)?;
+        let want = record.len() + len;
+        record.reserve(len);
+        let mut part = (&mut *rd).take(len as u64);
+        while record.len() < want {
+            if part.read_buf(&mut record).await? == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+        }
+        if last {
+            return Ok(record);
+        }
     }
 }
 
-/// Answers one record off the reactor: in place on a multi-threaded
-/// runtime (no thread hand-off per call), else on the blocking pool.
-async fn answer(
-    svc: &Arc<Service>,
-    peer: IpAddr,
-    record: Vec<u8>,
-    mut out: Vec<u8>,
-) -> std::io::Result<(Vec<u8>, Vec<u8>, Result<(), FrameError>)> {
-    let work = move |svc: &Service, record: Vec<u8>, mut out: Vec<u8>| {
-        out.clear();
-        out.extend_from_slice(&[0; 4]);
-        let res = svc.handle(peer, false, &record, &mut out);
-        (record, out, res)
-    };
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
-        Ok(tokio::task::block_in_place(|| work(svc, record, out)))
-    } else {
-        let svc = svc.clone();
-        out.clear();
-        tokio::task::spawn_blocking(move || work(&svc, record, out))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))
-    }
-}
-
+/// Datagrams are answered concurrently too (bounded); replies go out
+/// through a second handle on the same socket.
 async fn udp_loop(svc: Arc<Service>, sock: UdpSocket) {
-    let sock = Arc::new(sock);
+    let sender = match sock.as_fd().try_clone_to_owned() {
+        Ok(fd) => Arc::new(StdUdp::from(fd)),
+        Err(e) => {
+            tracing::warn!("UDP: cannot share the socket: {e}");
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut buf = vec![0u8; 65536];
     loop {
+        let permit = slots.clone().acquire_owned().await.expect("never closed");
         let (n, peer) = match sock.recv_from(&mut buf).await {
             Ok(x) => x,
             Err(e) => {
@@ -209,51 +251,18 @@ async fn udp_loop(svc: Arc<Service>, sock: UdpSocket) {
                 continue;
             }
         };
-        let svc2 = svc.clone();
-        let joined = tokio::task::spawn_blocking(move || {
+        let dgram = buf[..n].to_vec();
+        let (svc, sender) = (svc.clone(), sender.clone());
+        tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
-            let res = svc2.handle(peer.ip(), true, &buf[..n], &mut out);
-            (buf, out, res)
-        })
-        .await;
-        let Ok((b, out, res)) = joined else {
-            buf = vec![0u8; 65536];
-            continue;
-        };
-        buf = b;
-        match res {
-            Ok(()) => {
-                let _ = sock.send_to(&out, peer).await;
+            match svc.handle(peer.ip(), true, &dgram, &mut out) {
+                // A full send buffer drops the reply; the client retransmits.
+                Ok(()) => {
+                    let _ = sender.send_to(&out, peer);
+                }
+                Err(e) => tracing::debug!(%peer, "dropped UDP datagram: {e}"),
             }
-            Err(e) => tracing::debug!(%peer, "dropped UDP datagram: {e}"),
-        }
+            drop(permit);
+        });
     }
-}
-
-/// Registers our programs with the rpcbind at 127.0.0.1:111 (portmap v2
-/// SET over UDP), replacing stale entries from an earlier run.
-pub fn register(nfs_port: u16) -> Result<(), IoError> {
-    let e = |x: std::io::Error| IoError::Register(x.to_string());
-    let sock = StdUdp::bind("127.0.0.1:0").map_err(e)?;
-    sock.set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(e)?;
-    sock.connect("127.0.0.1:111").map_err(e)?;
-    let mut buf = [0u8; 512];
-    let mut xid = std::process::id() << 8;
-    for m in own_mappings(nfs_port)
-        .into_iter()
-        .filter(|m| m.0 != portmap::PROGRAM)
-    {
-        for set in [false, true] {
-            xid = xid.wrapping_add(1);
-            sock.send(&portmap::registration_call(xid, m, set))
-                .map_err(e)?;
-            let n = sock.recv(&mut buf).map_err(e)?;
-            // Accepted reply with a boolean result: the last word.
-            if set && (n < 28 || buf[n - 1] != 1) {
-                return Err(IoError::Register(format!("rpcbind refused mapping {m:?}")));
-            }
-        }
-    }
-    Ok(())
 }

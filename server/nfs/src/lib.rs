@@ -11,8 +11,11 @@ pub mod handle;
 pub mod io;
 pub mod mount;
 pub mod nfs3;
+pub mod open_files;
 pub mod portmap;
+pub mod reply_writer;
 pub mod rpc;
+pub mod rpcbind;
 pub mod service;
 pub mod xdr;
 

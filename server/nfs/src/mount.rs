@@ -52,7 +52,7 @@ pub fn dispatch(svc: &Service, peer: IpAddr, call: &mut Call, w: &mut Writer) {
             5 => {
                 // Only the exports this caller may mount: no need to tell
                 // strangers what we serve.
-                for e in svc.exports.iter().filter(|e| e.allows(peer)) {
+                for e in svc.exports().iter().filter(|e| e.allows(peer)) {
                     w.bool(true);
                     w.opaque(e.path.as_os_str().as_encoded_bytes());
                     w.bool(true);
@@ -96,7 +96,8 @@ fn subdir_handle(svc: &Service, e: &crate::export::Export, rest: &[u8]) -> Optio
 }
 
 fn mnt(svc: &Service, peer: IpAddr, path: &[u8], w: &mut Writer) {
-    let Some((e, rest)) = svc.exports.containing(path) else {
+    let exports = svc.exports();
+    let Some((e, rest)) = exports.containing(path) else {
         tracing::info!(%peer, path = %String::from_utf8_lossy(path), "MOUNT refused: no such export");
         w.u32(MNT3ERR_NOENT);
         return;
@@ -115,6 +116,9 @@ fn mnt(svc: &Service, peer: IpAddr, path: &[u8], w: &mut Writer) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert((peer, String::from_utf8_lossy(path).into_owned()));
+    if let Some(hook) = &svc.on_mount {
+        hook(peer, &String::from_utf8_lossy(path));
+    }
     w.u32(MNT3_OK);
     w.opaque(&fh);
     w.u32(1);

@@ -1,7 +1,8 @@
 //! READ, WRITE (unstable + stable) and COMMIT.
 //!
-//! READ preads straight into the reply buffer the connection reuses, so a
-//! warm read is open_by_handle_at + fstat + pread + close. Unstable WRITEs
+//! Files come from the open-file cache, so a warm READ is fstat plus, over
+//! TCP, a `sendfile` by the socket writer (no copy through our memory);
+//! over UDP a pread straight into the reply buffer. Unstable WRITEs
 //! land in the page cache; COMMIT fsyncs. The write verifier is drawn at
 //! start, so a client that wrote unstable data before a restart sees a new
 //! verifier and resends it.
@@ -12,7 +13,7 @@ use rustix::fs::OFlags;
 
 use super::attr::{fattr, wcc};
 use super::query::{TCP_IO_MAX, UDP_IO_MAX};
-use super::{fh_arg, Ctx, Status};
+use super::{fh_arg, Ctx, FileRange, Status};
 use crate::xdr::{self, Reader, Writer};
 
 pub fn read(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
@@ -20,17 +21,13 @@ pub fn read(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
     let offset = r.u64()?;
     let max = if ctx.udp { UDP_IO_MAX } else { TCP_IO_MAX };
     let count = r.u32()?.min(max) as usize;
-    let res = ctx.resolve(fh, OFlags::RDONLY).and_then(|o| {
-        let st = o.stat()?;
-        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            return Err(Status::IsDir);
-        }
-        if !ctx.may(o.export, &st, 4) && ctx.cred.uid != st.st_uid {
+    let res = ctx.open_file(fh, false).and_then(|(export, fd, st)| {
+        if !ctx.may(export, &st, 4) && ctx.cred.uid != st.st_uid {
             return Err(Status::Acces);
         }
-        Ok((o, st))
+        Ok((export, fd, st))
     });
-    let (o, st) = match res {
+    let (export, fd, st) = match res {
         Ok(x) => x,
         Err(s) => {
             w.u32(s as u32);
@@ -38,10 +35,26 @@ pub fn read(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
             return Ok(());
         }
     };
+    let size = st.st_size as u64;
+    if ctx.zero_copy {
+        // The socket writer sends the bytes from the page cache after this
+        // head; a file that shrinks meanwhile is padded with zeros there.
+        let n = size.saturating_sub(offset).min(count as u64) as usize;
+        w.u32(0);
+        w.bool(true);
+        fattr(w, export, &st);
+        w.u32(n as u32);
+        w.bool(offset.saturating_add(n as u64) >= size);
+        w.u32(n as u32);
+        if n > 0 {
+            ctx.deferred.set(Some(FileRange { fd, offset, len: n }));
+        }
+        return Ok(());
+    }
     let start = w.len();
     w.u32(0);
     w.bool(true);
-    fattr(w, o.export, &st);
+    fattr(w, export, &st);
     let count_at = w.len();
     w.u32(0); // count, patched below
     w.bool(false); // eof, patched below
@@ -51,7 +64,7 @@ pub fn read(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
     let mut got = 0usize;
     while got < count {
         let spare = &mut w.buf.spare_capacity_mut()[..count - got];
-        match rustix::io::pread(&o.fd, spare, offset + got as u64) {
+        match rustix::io::pread(&*fd, spare, offset + got as u64) {
             Ok(([], _)) => break,
             Ok((init, _)) => {
                 let n = init.len();
@@ -68,7 +81,7 @@ pub fn read(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
             }
         }
     }
-    let eof = offset.saturating_add(got as u64) >= st.st_size as u64;
+    let eof = offset.saturating_add(got as u64) >= size;
     w.buf.truncate(data_at + got);
     let pad = (4 - got % 4) % 4;
     w.buf.extend_from_slice(&[0u8; 3][..pad]);
@@ -88,30 +101,29 @@ pub fn write(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
         return Err(xdr::Error::Invalid);
     }
     let data = &data[..count.min(data.len())];
-    let o = match ctx.resolve(fh, OFlags::PATH) {
-        Ok(o) => o,
+    let (export, fd, before) = match ctx.open_file(fh, true) {
+        Ok(x) => x,
         Err(s) => {
             w.u32(s as u32);
-            wcc(w, None, None, None);
+            // Attributes when the object exists (a directory, a read-only
+            // export): clients refresh their cache from them.
+            match ctx.resolve(fh, OFlags::PATH) {
+                Ok(o) => {
+                    let st = o.stat().ok();
+                    wcc(w, Some(o.export), st.as_ref(), Some(o.fd.as_fd()));
+                }
+                Err(_) => wcc(w, None, None, None),
+            }
             return Ok(());
         }
     };
-    let before = o.stat().ok();
     let res = (|| {
-        ctx.writable(o.export)?;
-        let st = before.ok_or(Status::Stale)?;
-        match st.st_mode & libc::S_IFMT {
-            libc::S_IFREG => {}
-            libc::S_IFDIR => return Err(Status::IsDir),
-            _ => return Err(Status::Inval),
-        }
-        if !ctx.may(o.export, &st, 2) && ctx.cred.uid != st.st_uid {
+        if !ctx.may(export, &before, 2) && ctx.cred.uid != before.st_uid {
             return Err(Status::Acces);
         }
-        let f = ctx.resolve(fh, OFlags::WRONLY)?;
         let mut done = 0;
         while done < data.len() {
-            match rustix::io::pwrite(&f.fd, &data[done..], offset + done as u64) {
+            match rustix::io::pwrite(&*fd, &data[done..], offset + done as u64) {
                 Ok(n) => done += n,
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
@@ -119,22 +131,22 @@ pub fn write(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
         }
         match stable {
             0 => {}
-            1 => rustix::fs::fdatasync(&f.fd)?,
-            _ => rustix::fs::fsync(&f.fd)?,
+            1 => rustix::fs::fdatasync(&*fd)?,
+            _ => rustix::fs::fsync(&*fd)?,
         }
         Ok(done)
     })();
     match res {
         Ok(n) => {
             w.u32(0);
-            wcc(w, Some(o.export), before.as_ref(), Some(o.fd.as_fd()));
+            wcc(w, Some(export), Some(&before), Some(fd.as_fd()));
             w.u32(n as u32);
             w.u32(stable);
             w.fixed(&ctx.svc.verifier);
         }
         Err(s) => {
             w.u32(s as u32);
-            wcc(w, Some(o.export), before.as_ref(), Some(o.fd.as_fd()));
+            wcc(w, Some(export), Some(&before), Some(fd.as_fd()));
         }
     }
     Ok(())
@@ -144,20 +156,23 @@ pub fn commit(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
     let fh = fh_arg(r)?;
     let _offset = r.u64()?;
     let _count = r.u32()?;
-    let o = match ctx.resolve(fh, OFlags::RDONLY) {
-        Ok(o) => o,
+    let (export, fd, before) = match ctx.open_file(fh, true) {
+        Ok(x) => x,
         Err(s) => {
             w.u32(s as u32);
-            wcc(w, None, None, None);
+            match ctx.resolve(fh, OFlags::PATH) {
+                Ok(o) => {
+                    let st = o.stat().ok();
+                    wcc(w, Some(o.export), st.as_ref(), Some(o.fd.as_fd()));
+                }
+                Err(_) => wcc(w, None, None, None),
+            }
             return Ok(());
         }
     };
-    let before = o.stat().ok();
-    let res = ctx
-        .writable(o.export)
-        .and_then(|_| Ok(rustix::fs::fsync(&o.fd)?));
+    let res = rustix::fs::fsync(&*fd).map_err(Status::from);
     w.u32(res.err().unwrap_or(Status::Ok) as u32);
-    wcc(w, Some(o.export), before.as_ref(), Some(o.fd.as_fd()));
+    wcc(w, Some(export), Some(&before), Some(fd.as_fd()));
     if res.is_ok() {
         w.fixed(&ctx.svc.verifier);
     }

@@ -9,13 +9,15 @@ mod query;
 mod readdir;
 mod remove;
 
+use std::cell::Cell;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 
 use rustix::fs::{Mode, OFlags, Stat};
 
-use crate::export::Export;
-use crate::handle::{self, HandleError};
+use crate::export::{Export, ExportTable};
+use crate::handle::{self, Decoded, HandleError};
 use crate::rpc::Cred;
 use crate::service::Service;
 use crate::xdr::{self, Reader, Writer};
@@ -90,13 +92,28 @@ impl From<std::io::Error> for Status {
     }
 }
 
+/// File bytes that follow a reply on the wire: the socket writer sends
+/// them straight from the page cache (`sendfile`), then the XDR padding.
+#[derive(Debug)]
+pub struct FileRange {
+    pub fd: Arc<OwnedFd>,
+    pub offset: u64,
+    pub len: usize,
+}
+
 /// One call's context: who asks, over what.
 pub struct Ctx<'a> {
     pub svc: &'a Service,
+    /// The export table this call sees (a reload swaps in a new one).
+    pub exports: &'a ExportTable,
     pub peer: IpAddr,
     /// `None` for AUTH_NONE: treated as nobody (65534).
     pub cred: Cred,
     pub udp: bool,
+    /// The transport can send READ data from the file after the reply
+    /// head (TCP); READ then leaves the data in `deferred`.
+    pub zero_copy: bool,
+    pub deferred: Cell<Option<FileRange>>,
 }
 
 /// A resolved handle: the export it belongs to and an fd on the object.
@@ -115,13 +132,51 @@ impl<'a> Ctx<'a> {
     /// Verifies and opens a handle. `flags` is `O_PATH` for metadata work,
     /// `O_RDONLY`/`O_WRONLY` for data. Refuses callers the export does not list.
     pub fn resolve(&self, fh: &[u8], flags: OFlags) -> Result<Obj<'a>, Status> {
+        let (export, d) = self.verify(fh)?;
+        let fd = Self::open(export, &d, flags)?;
+        // An unlinked inode stays reachable by handle while the open-file
+        // cache holds it: its handle is stale all the same.
+        if !self.svc.open_files.is_empty() && rustix::fs::fstat(&fd)?.st_nlink == 0 {
+            return Err(Status::Stale);
+        }
+        Ok(Obj { export, fd })
+    }
+
+    /// Drops `name` in `dir` from the open-file cache before it is removed
+    /// or replaced, so its space is freed at once.
+    pub fn forget(&self, dir: &Obj, name: &[u8]) {
+        if self.svc.open_files.is_empty() {
+            return;
+        }
+        let Ok(name) = std::ffi::CString::new(name) else {
+            return;
+        };
+        if let Ok(k) = handle::kernel_handle_of(dir.fd.as_fd(), &name) {
+            let fh = handle::seal(&self.svc.key, dir.export.id, k.kind, &k.bytes);
+            self.svc.open_files.remove(&fh, false);
+            self.svc.open_files.remove(&fh, true);
+        }
+    }
+
+    /// Authenticates a handle and finds its export, refusing callers the
+    /// export does not list.
+    fn verify<'h>(&self, fh: &'h [u8]) -> Result<(&'a Export, Decoded<'h>), Status> {
         let d = handle::open_seal(&self.svc.key, fh).map_err(|_| Status::BadHandle)?;
-        let export = self.svc.exports.by_id(d.export_id).ok_or(Status::Stale)?;
+        let export = self.export_for(d.export_id)?;
+        Ok((export, d))
+    }
+
+    fn export_for(&self, id: u32) -> Result<&'a Export, Status> {
+        let export = self.exports.by_id(id).ok_or(Status::Stale)?;
         if !export.allows(self.peer) {
             tracing::warn!(peer = %self.peer, export = %export.path.display(), "NFS call refused: node not in export list");
             return Err(Status::Acces);
         }
-        let fd = handle::open_kernel_handle(
+        Ok(export)
+    }
+
+    fn open(export: &Export, d: &Decoded, flags: OFlags) -> Result<OwnedFd, Status> {
+        handle::open_kernel_handle(
             export.root_fd.as_fd(),
             d.handle_type,
             d.f_handle,
@@ -132,8 +187,48 @@ impl<'a> Ctx<'a> {
             HandleError::Bad => Status::BadHandle,
             HandleError::Io(e) => e.into(),
             HandleError::Unsupported(_) => Status::ServerFault,
-        })?;
-        Ok(Obj { export, fd })
+        })
+    }
+
+    /// A regular file for READ (`write` false) or WRITE, from the open-file
+    /// cache when possible, with fresh attributes. Read-only exports never
+    /// get a file opened for writing.
+    pub fn open_file(
+        &self,
+        fh: &[u8],
+        write: bool,
+    ) -> Result<(&'a Export, Arc<OwnedFd>, Stat), Status> {
+        let cache = &self.svc.open_files;
+        if let Some((id, fd)) = cache.get(fh, write) {
+            let export = self.export_for(id)?;
+            let st = rustix::fs::fstat(&*fd)?;
+            if st.st_nlink > 0 {
+                return Ok((export, fd, st));
+            }
+            // The last name is gone: stale, as without the cache.
+            cache.remove(fh, write);
+        }
+        let (export, d) = self.verify(fh)?;
+        if write {
+            self.writable(export)?;
+        }
+        // Look before opening for data: a FIFO would block and a device
+        // node would open the server's own device.
+        let path = Self::open(export, &d, OFlags::PATH)?;
+        regular(&rustix::fs::fstat(&path)?)?;
+        let flags = if write {
+            OFlags::WRONLY
+        } else {
+            OFlags::RDONLY
+        };
+        let fd = Self::open(export, &d, flags | OFlags::NONBLOCK)?;
+        let st = rustix::fs::fstat(&fd)?;
+        regular(&st)?;
+        let fd = Arc::new(fd);
+        if st.st_nlink > 0 {
+            cache.insert(fh, write, export.id, fd.clone());
+        }
+        Ok((export, fd, st))
     }
 
     /// The sealed handle of an object inside `export`.
@@ -166,6 +261,15 @@ impl<'a> Ctx<'a> {
         } else {
             Err(Status::RoFs)
         }
+    }
+}
+
+/// Only regular files carry data: a directory is `IsDir`, anything else `Inval`.
+fn regular(st: &Stat) -> Result<(), Status> {
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => Ok(()),
+        libc::S_IFDIR => Err(Status::IsDir),
+        _ => Err(Status::Inval),
     }
 }
 

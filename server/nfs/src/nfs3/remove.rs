@@ -47,6 +47,9 @@ fn unlink(ctx: &Ctx, r: &mut Reader, w: &mut Writer, flags: AtFlags) -> xdr::Res
     let before = dir.stat().ok();
     let res = before.ok_or(Status::Stale).and_then(|st| {
         may_unlink(ctx, &dir, &st, name)?;
+        if flags.is_empty() {
+            ctx.forget(&dir, name);
+        }
         Ok(rustix::fs::unlinkat(&dir.fd, name, flags)?)
     });
     w.u32(res.err().unwrap_or(Status::Ok) as u32);
@@ -105,6 +108,7 @@ pub fn rename(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
             Status::NoEnt => Ok(()),
             e => Err(e),
         })?;
+        ctx.forget(&to, to_name);
         Ok(rustix::fs::renameat(&from.fd, from_name, &to.fd, to_name)?)
     })();
     w.u32(res.err().unwrap_or(Status::Ok) as u32);
