@@ -1,14 +1,18 @@
 //! `diskless-qemu bench tftp`: our TFTP server against atftpd and dnsmasq in
 //! the same run, on the loopback of a private network namespace, with one
-//! client for all three: an async Rust client in this process (so the
-//! client side is never the bottleneck and nothing differs between peers).
+//! client for all three ([`client`]: every simulated client on one socket
+//! per thread, batched syscalls, so the client side costs as little as we
+//! can make it and nothing differs between peers).
 //!
 //! Measured, medians of `--runs`:
-//! - one 64 MiB transfer: lockstep blksize 1468, and windowsize 64 (servers
-//!   without RFC 7440 fall back to lockstep);
-//! - iperf3 `-u -b 0 -l 1468` over the same loopback: the physical limit;
+//! - one 64 MiB transfer at blksize 1468: lockstep, windowsize 16 and 64
+//!   (servers without RFC 7440 fall back to lockstep);
+//! - iperf3 `-u -b 0 -l 1468` over the same loopback: the physical limit
+//!   (received rate; the sender rate is printed too);
 //! - a boot storm: 200 concurrent lockstep clients (blksize 1468, as PXE
-//!   ROMs fetch), 16 MiB each: aggregate throughput and the slowest client.
+//!   ROMs fetch), 16 MiB each: aggregate throughput, the slowest client,
+//!   and CPU time per DATA block of the server and of the client (the
+//!   load-independent cost on a shared machine).
 //!
 //! Every received block is compared with the file; a mismatch fails the run.
 
@@ -58,6 +62,10 @@ pub struct Args {
 
 const PORT: u16 = 69;
 
+/// Single-transfer windowsizes: lockstep, 16, 64 (servers without RFC 7440
+/// fall back to lockstep).
+const WINDOWS: [u16; 3] = [1, 16, 64];
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -94,7 +102,27 @@ fn server_bin(args: &Args) -> Result<PathBuf> {
 
 /// One server under test, running in the namespace.
 struct Running {
-    _proc: Proc,
+    proc: Proc,
+}
+
+impl Running {
+    /// CPU time (user + system, all threads) the server has used so far.
+    fn cpu_secs(&self) -> f64 {
+        cpu_secs(&self.proc.pid().to_string())
+    }
+}
+
+/// CPU time of process `pid` (`self`: this one), from /proc.
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(comm)`: state is 3rd, utime 14th, stime 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // USER_HZ is 100 on Linux.
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
 }
 
 fn start(ns: &Netns, which: &str, root: &Path, work: &Path, bin: &Path) -> Result<Running> {
@@ -160,7 +188,7 @@ fn start(ns: &Netns, which: &str, root: &Path, work: &Path, bin: &Path) -> Resul
     loop {
         let got = ns.run_in(|| client::fetch_all(server_addr(), 1, "probe", 512, 1, b"probe\n"))?;
         if got.is_ok() {
-            return Ok(Running { _proc: proc });
+            return Ok(Running { proc });
         }
         if Instant::now() > until {
             bail!(
@@ -177,7 +205,8 @@ fn server_addr() -> SocketAddr {
     ([127, 0, 0, 1], PORT).into()
 }
 
-fn iperf3(ns: &Netns) -> Result<f64> {
+/// iperf3 over the namespace's loopback: (sent, received) MB/s.
+fn iperf3(ns: &Netns) -> Result<(f64, f64)> {
     let _srv = ns.spawn(
         &["iperf3", "-s", "-1", "-p", "5201", "-B", "127.0.0.1"],
         None,
@@ -199,17 +228,29 @@ fn iperf3(ns: &Netns) -> Result<f64> {
         "-J",
     ])?;
     let v: serde_json::Value = serde_json::from_str(&out).context("iperf3 JSON")?;
-    let sum = &v["end"]["sum"];
-    let bps = sum["bits_per_second"]
+    // `-b 0` sends as fast as the sender can; on a busy machine the
+    // receiver drops much of it. Both rates are reported; the received one
+    // (goodput) is the limit compared against.
+    let sent = v["end"]["sum_sent"]["bits_per_second"]
         .as_f64()
+        .or_else(|| v["end"]["sum"]["bits_per_second"].as_f64())
         .context("iperf3 bits_per_second")?;
+    let sum = &v["end"]["sum"];
     let lost = sum["lost_percent"].as_f64().unwrap_or(0.0);
-    Ok(bps * (1.0 - lost / 100.0) / 8.0 / 1e6)
+    let got = v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or(sent * (1.0 - lost / 100.0));
+    Ok((sent / 8.0 / 1e6, got / 8.0 / 1e6))
 }
 
 struct Storm {
     aggregate_mbs: f64,
     slowest_s: f64,
+    /// Server CPU (user + system) per DATA block: what the server costs,
+    /// independent of how busy the shared machine was.
+    cpu_us_per_block: f64,
+    /// The same for the benchmark's client (identical for every server).
+    client_us_per_block: f64,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -234,44 +275,53 @@ pub fn run(args: Args) -> Result<()> {
     let ns = Netns::new("bench-tftp")?;
     ns.exec(&["ip", "link", "set", "lo", "up"])?;
 
-    let limit = median(
-        (0..args.runs.max(1))
-            .map(|_| iperf3(&ns))
-            .collect::<Result<Vec<_>>>()?,
+    let rates = (0..args.runs.max(1))
+        .map(|_| iperf3(&ns))
+        .collect::<Result<Vec<_>>>()?;
+    let sent = median(rates.iter().map(|r| r.0).collect());
+    let limit = median(rates.iter().map(|r| r.1).collect());
+    println!(
+        "iperf3 -u -b 0 -l 1468 (loopback UDP limit): received {limit:.0} MB/s (sender {sent:.0} MB/s)"
     );
-    println!("iperf3 -u -b 0 -l 1468 (loopback UDP limit): {limit:.0} MB/s");
 
     let size_mb = big.len() as f64 / 1e6;
     let storm_runs = args.storm_runs.unwrap_or(args.runs).max(1);
-    let mut results: Vec<(&str, f64, f64, Option<Storm>)> = Vec::new();
+    let mut results: Vec<(&str, [f64; 3], Option<Storm>)> = Vec::new();
     for which in &servers {
-        let _srv = start(&ns, which, &root, &work, &bin)?;
-        let mut lock = Vec::new();
-        let mut win = Vec::new();
+        let srv = start(&ns, which, &root, &work, &bin)?;
+        // Seconds for one transfer: lockstep, windowsize 16, windowsize 64.
+        let mut times: [Vec<f64>; 3] = Default::default();
         for _ in 0..args.runs.max(1) {
-            for (w, out) in [(1u16, &mut lock), (64u16, &mut win)] {
+            for (w, out) in WINDOWS.into_iter().zip(times.iter_mut()) {
                 let b = big.clone();
                 let t =
                     ns.run_in(move || client::fetch_all(server_addr(), 1, "big", 1468, w, &b))??;
                 out.push(t.wall);
             }
         }
-        let (lock_s, win_s) = (median(lock), median(win));
+        let single = times.map(median);
         println!(
-            "{which:8} {} MiB: lockstep 1468 {lock_s:.2} s ({:.0} MB/s), windowsize 64 {win_s:.2} s ({:.0} MB/s, {:.2} of iperf3)",
+            "{which:8} {} MiB blksize 1468: lockstep {:.0} MB/s, windowsize 16 {:.0} MB/s, windowsize 64 {:.0} MB/s ({:.2} of iperf3)",
             args.mib,
-            size_mb / lock_s,
-            size_mb / win_s,
-            size_mb / win_s / limit
+            size_mb / single[0],
+            size_mb / single[1],
+            size_mb / single[2],
+            size_mb / single[2] / limit
         );
         let storm = if args.storm_clients > 0 {
             let mut agg = Vec::new();
             let mut slow = Vec::new();
+            let mut cpu = Vec::new();
+            let mut client_cpu = Vec::new();
+            let blocks = (args.storm_clients * (small.len() / 1468 + 1)) as f64;
             for _ in 0..storm_runs {
                 let s = small.clone();
                 let n = args.storm_clients;
+                let (cpu0, own0) = (srv.cpu_secs(), cpu_secs("self"));
                 let t =
                     ns.run_in(move || client::fetch_all(server_addr(), n, "storm", 1468, 1, &s))??;
+                cpu.push((srv.cpu_secs() - cpu0) * 1e6 / blocks);
+                client_cpu.push((cpu_secs("self") - own0) * 1e6 / blocks);
                 let slowest = t.per_client.iter().copied().fold(0.0, f64::max);
                 agg.push(n as f64 * small.len() as f64 / 1e6 / t.wall);
                 slow.push(slowest);
@@ -279,16 +329,18 @@ pub fn run(args: Args) -> Result<()> {
             let st = Storm {
                 aggregate_mbs: median(agg),
                 slowest_s: median(slow),
+                cpu_us_per_block: median(cpu),
+                client_us_per_block: median(client_cpu),
             };
             println!(
-                "{which:8} storm {} x {} MiB lockstep 1468: aggregate {:.0} MB/s, slowest client {:.1} s",
-                args.storm_clients, args.storm_mib, st.aggregate_mbs, st.slowest_s
+                "{which:8} storm {} x {} MiB lockstep 1468: aggregate {:.0} MB/s, slowest client {:.1} s, CPU per block: server {:.1} us, client {:.1} us",
+                args.storm_clients, args.storm_mib, st.aggregate_mbs, st.slowest_s, st.cpu_us_per_block, st.client_us_per_block
             );
             Some(st)
         } else {
             None
         };
-        results.push((which, lock_s, win_s, storm));
+        results.push((which, single, storm));
     }
     let _ = std::fs::remove_dir_all(&work);
 
@@ -296,26 +348,47 @@ pub fn run(args: Args) -> Result<()> {
         "\nsummary (medians of {} runs; storm {} runs):",
         args.runs, storm_runs
     );
-    for (w, l, win, s) in &results {
+    for (w, t, s) in &results {
         let st = s
             .as_ref()
             .map(|s| {
                 format!(
-                    ", storm {:.0} MB/s slowest {:.1} s",
-                    s.aggregate_mbs, s.slowest_s
+                    "; storm {:.0} MB/s, slowest {:.1} s, {:.1} us server CPU/block",
+                    s.aggregate_mbs, s.slowest_s, s.cpu_us_per_block
                 )
             })
             .unwrap_or_default();
         println!(
-            "  {w:8} lockstep {:.0} MB/s, window64 {:.0} MB/s ({:.0}% of iperf3){st}",
-            size_mb / l,
-            size_mb / win,
-            100.0 * size_mb / win / limit
+            "  {w:8} lockstep {:.0} MB/s, ws16 {:.0} MB/s, ws64 {:.0} MB/s ({:.0}% of iperf3 received){st}",
+            size_mb / t[0],
+            size_mb / t[1],
+            size_mb / t[2],
+            100.0 * size_mb / t[2] / limit
         );
     }
     let get = |n: &str| results.iter().find(|r| r.0 == n);
+    if let Some(o) = get("ours") {
+        for peer in ["atftpd", "dnsmasq"] {
+            let Some(p) = get(peer) else { continue };
+            let mut line = format!(
+                "  ours/{peer}: lockstep {:.2}x, ws16 {:.2}x, ws64 {:.2}x",
+                p.1[0] / o.1[0],
+                p.1[1] / o.1[1],
+                p.1[2] / o.1[2]
+            );
+            if let (Some(os), Some(ps)) = (&o.2, &p.2) {
+                line.push_str(&format!(
+                    ", storm aggregate {:.2}x, slowest client {:.2}x, server CPU/block {:.2}x",
+                    os.aggregate_mbs / ps.aggregate_mbs,
+                    ps.slowest_s / os.slowest_s,
+                    ps.cpu_us_per_block / os.cpu_us_per_block
+                ));
+            }
+            println!("{line}");
+        }
+    }
     if let (Some(o), Some(a)) = (get("ours"), get("atftpd")) {
-        match (&o.3, &a.3) {
+        match (&o.2, &a.2) {
             (Some(os), Some(as_)) => println!(
                 "ours {:.0} MB/s, atftpd {:.0} MB/s, ratio {:.2}x",
                 os.aggregate_mbs,
@@ -324,9 +397,9 @@ pub fn run(args: Args) -> Result<()> {
             ),
             _ => println!(
                 "ours {:.0} MB/s, atftpd {:.0} MB/s, ratio {:.2}x",
-                size_mb / o.2,
-                size_mb / a.2,
-                a.2 / o.2
+                size_mb / o.1[2],
+                size_mb / a.1[2],
+                a.1[2] / o.1[2]
             ),
         }
     }

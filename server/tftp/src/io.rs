@@ -1,25 +1,28 @@
-//! The socket side: one thread runs one loop that drives every transfer.
+//! The socket side: a few threads, each one loop driving many transfers.
 //!
-//! - Requests arrive on the listening socket (port 69).
-//! - All transfers send and receive on one *data* socket bound to an
-//!   ephemeral port (the server's TID; RFC 1350 only asks that it is not
-//!   69). Transfers are told apart by the client's address and port, which
-//!   is also how a retransmitted RRQ is recognised ([`crate::sessions`]).
-//!   One socket is what lets a boot storm move many ACKs per `recvmmsg` and
-//!   many DATA per `sendmmsg` ([`crate::mmsg`]).
+//! - Requests arrive on the listening socket (port 69), read by loop 0,
+//!   which hands each to the loop that owns the client (a hash of its
+//!   address and port), so one client's requests always meet the same
+//!   session table.
+//! - Each loop sends and receives all its transfers on one *data* socket
+//!   bound to an ephemeral port (the server's TID; RFC 1350 only asks that
+//!   it is not 69). Transfers are told apart by the client's address and
+//!   port, which is also how a retransmitted RRQ is recognised
+//!   ([`crate::sessions`]). One socket per loop is what lets a boot storm
+//!   move many ACKs per `recvmmsg` and many DATA per `sendmmsg`
+//!   ([`crate::mmsg`]).
 //! - DATA payloads are slices of the shared in-memory file (`Bytes`), so
 //!   nothing is copied or allocated per block.
-//! - One lazy timer queue for all transfers; an ACK costs no timer work.
-//! - Names are resolved (files read, configs rendered) on two worker
-//!   threads, so a cold read never stalls the transfers in flight.
+//! - One lazy timer queue per loop; an ACK costs no timer work.
+//! - Names are resolved on worker threads ([`crate::resolvers`]).
 //!
 //! The per-transfer protocol is [`crate::transfer::Transfer`], a state
 //! machine this module only feeds.
 
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -28,11 +31,12 @@ use tracing::{debug, info, warn};
 
 use crate::bootfiles::ResolveError;
 use crate::mmsg::{self, RecvBatch, SendBatch};
-use crate::options::{negotiate, Agreed, Limits};
+use crate::options::Limits;
+use crate::resolvers::{self, Done, Job, Mailbox};
 use crate::sessions::{Admit, Sessions};
 use crate::transfer::{Action, Outcome, Transfer};
 use crate::window::Window;
-use crate::wire::{self, ErrorCode, Mode, Packet};
+use crate::wire::{self, ErrorCode, Packet};
 
 /// Maps a request name to the bytes to send: files beneath the boot root,
 /// or content generated on request (pxelinux configs, iPXE scripts).
@@ -51,13 +55,10 @@ pub struct Stats {
     pub bytes_sent: AtomicU64,
 }
 
-/// Threads resolving names; two keep one slow disk read from delaying
-/// every other new transfer.
-const RESOLVERS: usize = 2;
-
 pub struct TftpServer {
     request: std::net::UdpSocket,
-    data: std::net::UdpSocket,
+    /// One per event loop.
+    data: Vec<std::net::UdpSocket>,
     resolver: Arc<dyn Resolver>,
     limits: Limits,
     stats: Arc<Stats>,
@@ -72,10 +73,18 @@ impl TftpServer {
         limits: Limits,
     ) -> std::io::Result<TftpServer> {
         let request = std::net::UdpSocket::bind(addr)?;
-        let data = std::net::UdpSocket::bind(SocketAddr::new(addr.ip(), 0))?;
-        // A storm's ACKs arrive in bursts; windows go out in bursts.
-        mmsg::set_buffer(&data, false, 4 << 20);
-        mmsg::set_buffer(&data, true, 4 << 20);
+        let loops = match limits.loops {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            n => n,
+        };
+        let mut data = Vec::with_capacity(loops);
+        for _ in 0..loops {
+            let d = std::net::UdpSocket::bind(SocketAddr::new(addr.ip(), 0))?;
+            // A storm's ACKs arrive in bursts; windows go out in bursts.
+            mmsg::set_buffer(&d, false, 4 << 20);
+            mmsg::set_buffer(&d, true, 4 << 20);
+            data.push(d);
+        }
         Ok(TftpServer {
             request,
             data,
@@ -102,87 +111,74 @@ impl TftpServer {
         self.run(shutdown)
     }
 
-    /// Serves on a thread of its own until `shutdown` turns true (or its
+    /// Serves on threads of its own until `shutdown` turns true (or its
     /// sender is dropped). Transfers in flight are abandoned then.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
-        let wake = Arc::new(eventfd()?);
+        let n = self.data.len();
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, mut rx) = tokio::sync::oneshot::channel();
-        let (w, s) = (wake.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("tftp".into())
-            .spawn(move || {
-                let _ = tx.send(EventLoop::new(self, w, s).and_then(EventLoop::run));
-            })?;
-        tokio::select! {
-            r = &mut rx => r.unwrap_or(Ok(())),
-            () = async { let _ = shutdown.wait_for(|s| *s).await; } => {
-                stop.store(true, Ordering::Relaxed);
-                signal(&wake);
-                rx.await.unwrap_or(Ok(()))
-            }
+        let mut wakes = Vec::with_capacity(n);
+        let mut dones = Vec::with_capacity(n);
+        let mut inboxes = Vec::with_capacity(n);
+        let mut mailboxes = Vec::with_capacity(n);
+        let mut handoff = Vec::with_capacity(n);
+        for _ in 0..n {
+            let wake = Arc::new(resolvers::eventfd()?);
+            let (tx, rx) = mpsc::channel();
+            mailboxes.push(Mailbox {
+                tx,
+                wake: wake.clone(),
+            });
+            dones.push(rx);
+            let (itx, irx) = mpsc::channel();
+            handoff.push((itx, wake.clone()));
+            inboxes.push(irx);
+            wakes.push(wake);
         }
-    }
-}
-
-fn eventfd() -> std::io::Result<OwnedFd> {
-    // SAFETY: plain syscall; the fd is owned from here on.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn signal(fd: &OwnedFd) {
-    let one = 1u64.to_ne_bytes();
-    // SAFETY: writes 8 bytes from a live buffer to an eventfd.
-    unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), 8) };
-}
-
-fn drain(fd: &OwnedFd) {
-    let mut b = [0u8; 8];
-    // SAFETY: reads at most 8 bytes into a live buffer (non-blocking fd).
-    unsafe { libc::read(fd.as_raw_fd(), b.as_mut_ptr().cast(), 8) };
-}
-
-/// A name to resolve, for the worker threads.
-struct Job {
-    peer: SocketAddr,
-    generation: u64,
-    name: Vec<u8>,
-    mode: Mode,
-    options: Vec<(String, String)>,
-}
-
-/// A resolved name, back to the loop.
-struct Done {
-    peer: SocketAddr,
-    generation: u64,
-    name: String,
-    result: Result<(Bytes, Agreed), ResolveError>,
-}
-
-fn resolve_job(job: &Job, resolver: &dyn Resolver, limits: &Limits) -> Done {
-    let result = resolver.resolve(job.peer, &job.name).map(|content| {
-        let content = match job.mode {
-            Mode::Octet => content,
-            Mode::Netascii => Bytes::from(crate::netascii::encode(&content)),
+        let jobs = resolvers::spawn(self.resolver.clone(), self.limits.clone(), mailboxes)?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        self.request.set_nonblocking(true)?;
+        let mut request = Some(self.request);
+        let parts = self.data.into_iter().zip(dones).zip(inboxes).zip(&wakes);
+        for (index, (((data, done), inbox), wake)) in parts.enumerate() {
+            let lp = EventLoop {
+                index,
+                request: request.take(),
+                handoff: if index == 0 {
+                    handoff.clone()
+                } else {
+                    Vec::new()
+                },
+                inbox,
+                data,
+                wake: wake.clone(),
+                stop: stop.clone(),
+                limits: self.limits.clone(),
+                stats: self.stats.clone(),
+                sessions: Sessions::default(),
+                jobs: Some(jobs.clone()),
+                done,
+                out: SendBatch::new(),
+                unreported: 0,
+            };
+            let tx = tx.clone();
+            std::thread::Builder::new()
+                .name(format!("tftp-{index}"))
+                .spawn(move || {
+                    let _ = tx.send(lp.run());
+                })?;
+        }
+        drop((jobs, tx, handoff));
+        let first = tokio::select! {
+            r = rx.recv() => r.unwrap_or(Ok(())),
+            () = async { let _ = shutdown.wait_for(|s| *s).await; } => Ok(()),
         };
-        let opts: Vec<(&str, &str)> = job
-            .options
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let agreed = negotiate(&opts, content.len() as u64, limits);
-        (content, agreed)
-    });
-    Done {
-        peer: job.peer,
-        generation: job.generation,
-        name: String::from_utf8_lossy(&job.name).into_owned(),
-        result,
+        // Stop the others (or all, on shutdown) and wait for them.
+        stop.store(true, Ordering::Relaxed);
+        for w in &wakes {
+            resolvers::wake(w);
+        }
+        while rx.recv().await.is_some() {}
+        first
     }
 }
 
@@ -191,8 +187,15 @@ struct Running {
     name: String,
 }
 
+/// A request handed from loop 0 to the loop that owns its client.
+type Handoff = (SocketAddr, Vec<u8>);
+
 struct EventLoop {
-    request: std::net::UdpSocket,
+    index: usize,
+    /// Loop 0 reads the request port and hands requests on.
+    request: Option<std::net::UdpSocket>,
+    handoff: Vec<(mpsc::Sender<Handoff>, Arc<OwnedFd>)>,
+    inbox: mpsc::Receiver<Handoff>,
     data: std::net::UdpSocket,
     wake: Arc<OwnedFd>,
     stop: Arc<AtomicBool>,
@@ -206,44 +209,6 @@ struct EventLoop {
 }
 
 impl EventLoop {
-    fn new(s: TftpServer, wake: Arc<OwnedFd>, stop: Arc<AtomicBool>) -> std::io::Result<Self> {
-        s.request.set_nonblocking(true)?;
-        let (jobs, job_rx) = mpsc::channel::<Job>();
-        let (done_tx, done) = mpsc::channel();
-        let job_rx = Arc::new(Mutex::new(job_rx));
-        for i in 0..RESOLVERS {
-            let (rx, tx, w) = (job_rx.clone(), done_tx.clone(), wake.clone());
-            let (resolver, limits) = (s.resolver.clone(), s.limits.clone());
-            std::thread::Builder::new()
-                .name(format!("tftp-resolve-{i}"))
-                .spawn(move || loop {
-                    let job = match rx.lock() {
-                        Ok(r) => r.recv(),
-                        Err(_) => return,
-                    };
-                    // The loop dropped its sender: shutting down.
-                    let Ok(job) = job else { return };
-                    if tx.send(resolve_job(&job, &*resolver, &limits)).is_err() {
-                        return;
-                    }
-                    signal(&w);
-                })?;
-        }
-        Ok(EventLoop {
-            request: s.request,
-            data: s.data,
-            wake,
-            stop,
-            limits: s.limits,
-            stats: s.stats,
-            sessions: Sessions::default(),
-            jobs: Some(jobs),
-            done,
-            out: SendBatch::new(),
-            unreported: 0,
-        })
-    }
-
     fn run(mut self) -> std::io::Result<()> {
         let mut acks = RecvBatch::new(128, 1024);
         let mut requests = RecvBatch::new(16, 4096);
@@ -260,22 +225,28 @@ impl EventLoop {
                 }
                 None => 1000,
             };
-            let ready = match mmsg::poll_readable(
-                [self.data.as_fd(), self.request.as_fd(), self.wake.as_fd()],
-                wait_ms,
-            ) {
+            let polled = match &self.request {
+                Some(r) => {
+                    mmsg::poll_readable(&[self.data.as_fd(), self.wake.as_fd(), r.as_fd()], wait_ms)
+                }
+                None => mmsg::poll_readable(&[self.data.as_fd(), self.wake.as_fd()], wait_ms),
+            };
+            let ready = match polled {
                 Ok(r) => r,
                 Err(e) => break Err(e),
             };
-            if ready[0] {
+            if ready & 1 != 0 {
                 self.on_data_socket(&mut acks)?;
             }
-            if ready[1] {
-                self.on_request_socket(&mut requests);
-            }
-            if ready[2] {
-                drain(&self.wake);
+            if ready & 2 != 0 {
+                resolvers::drain(&self.wake);
+                while let Ok((peer, raw)) = self.inbox.try_recv() {
+                    self.on_request(peer, &raw);
+                }
                 self.on_resolved();
+            }
+            if ready & 4 != 0 {
+                self.on_request_socket(&mut requests);
             }
             self.on_timers();
             self.out.flush(&self.data)?;
@@ -330,8 +301,16 @@ impl EventLoop {
     }
 
     fn on_request_socket(&mut self, batch: &mut RecvBatch) {
+        let Some(request) = self.request.take() else {
+            return;
+        };
+        self.read_requests(&request, batch);
+        self.request = Some(request);
+    }
+
+    fn read_requests(&mut self, request: &std::net::UdpSocket, batch: &mut RecvBatch) {
         loop {
-            let n = match batch.recv(&self.request) {
+            let n = match batch.recv(request) {
                 Ok(n) => n,
                 Err(e) => {
                     debug!("tftp: request socket: {e}");
@@ -339,8 +318,14 @@ impl EventLoop {
                 }
             };
             for i in 0..n {
-                if let Some(d) = batch.get(i) {
-                    self.on_request(d.from, d.data);
+                let Some(d) = batch.get(i) else { continue };
+                let to = crate::sessions::owner(&d.from, self.handoff.len());
+                match self.handoff.get(to) {
+                    Some((tx, wake)) if to != self.index => {
+                        let _ = tx.send((d.from, d.data.to_vec()));
+                        resolvers::wake(wake);
+                    }
+                    _ => self.on_request(d.from, d.data),
                 }
             }
             if n < batch.capacity() {
@@ -374,6 +359,7 @@ impl EventLoop {
                     }
                 };
                 let job = Job {
+                    owner: self.index,
                     peer,
                     generation,
                     name: filename.to_vec(),
@@ -410,7 +396,13 @@ impl EventLoop {
                 wire::emit_error(&mut reply, ErrorCode::IllegalOperation, &e.to_string());
             }
         }
-        let _ = self.request.send_to(&reply, peer);
+        // Refusals go back from the port the client wrote to.
+        match &self.request {
+            Some(r) => {
+                let _ = r.send_to(&reply, peer);
+            }
+            None => self.out.push(&peer, None, &[], Bytes::from(reply)),
+        }
     }
 
     /// Resolved names: start the transfer, or answer with an ERROR.

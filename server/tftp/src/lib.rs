@@ -17,6 +17,7 @@ pub mod mmsg;
 pub mod names;
 pub mod netascii;
 pub mod options;
+pub mod resolvers;
 pub mod sessions;
 pub mod transfer;
 pub mod window;

@@ -457,26 +457,32 @@ fn wait(sock: &impl AsFd, events: libc::c_short, timeout_ms: i32) -> io::Result<
     }
 }
 
-/// Waits until any of `fds` is readable or `timeout_ms` passes (-1:
-/// forever); says which are.
-pub fn poll_readable<const N: usize>(
-    fds: [std::os::fd::BorrowedFd<'_>; N],
-    timeout_ms: i32,
-) -> io::Result<[bool; N]> {
-    let mut p = fds.map(|f| libc::pollfd {
-        fd: f.as_raw_fd(),
-        events: libc::POLLIN,
+/// Waits until any of `fds` (at most 8) is readable or `timeout_ms`
+/// passes (-1: forever); returns the readable ones as bits (`1 << index`).
+pub fn poll_readable(fds: &[std::os::fd::BorrowedFd<'_>], timeout_ms: i32) -> io::Result<u8> {
+    let mut p = [libc::pollfd {
+        fd: -1,
+        events: 0,
         revents: 0,
-    });
-    // SAFETY: a valid array of pollfds.
-    let r = unsafe { libc::poll(p.as_mut_ptr(), N as libc::nfds_t, timeout_ms) };
+    }; 8];
+    let n = fds.len().min(8);
+    for (slot, f) in p.iter_mut().zip(&fds[..n]) {
+        slot.fd = f.as_raw_fd();
+        slot.events = libc::POLLIN;
+    }
+    // SAFETY: `n` valid pollfds on the stack.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
     if r < 0 {
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
             return Err(e);
         }
     }
-    Ok(p.map(|q| q.revents != 0))
+    Ok(p[..n]
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| q.revents != 0)
+        .fold(0u8, |acc, (i, _)| acc | (1 << i)))
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ pub struct Limits {
     pub default_timeout: Duration,
     /// Retransmissions of one window before the transfer is abandoned.
     pub retries: u32,
+    /// Event loops (threads, one data socket each) that share the
+    /// transfers; 0 means one per CPU, at most 4.
+    pub loops: usize,
 }
 
 impl Default for Limits {
@@ -24,6 +27,7 @@ impl Default for Limits {
             max_window: 256,
             default_timeout: Duration::from_secs(1),
             retries: 5,
+            loops: 0,
         }
     }
 }

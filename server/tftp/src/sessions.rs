@@ -159,6 +159,19 @@ impl<T> Sessions<T> {
     }
 }
 
+/// Which loop owns a client: its address and port, hashed.
+pub fn owner(peer: &SocketAddr, loops: usize) -> usize {
+    let ip = match peer.ip() {
+        std::net::IpAddr::V4(a) => u64::from(u32::from(a)),
+        std::net::IpAddr::V6(a) => {
+            let o = a.octets();
+            u64::from_be_bytes(o[8..16].try_into().unwrap_or([0; 8]))
+        }
+    };
+    let h = ((ip << 16) | u64::from(peer.port())).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((h >> 32) % loops.max(1) as u64) as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +179,19 @@ mod tests {
 
     fn peer(port: u16) -> SocketAddr {
         ([127, 0, 0, 1], port).into()
+    }
+
+    #[test]
+    fn each_client_has_one_owner_loop() {
+        let mut counts = [0usize; 3];
+        for port in 1000..1300 {
+            let o = owner(&peer(port), 3);
+            assert_eq!(o, owner(&peer(port), 3), "stable");
+            counts[o] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 50), "spread: {counts:?}");
+        assert_eq!(owner(&peer(1), 1), 0);
+        assert_eq!(owner(&peer(1), 0), 0, "no loops: still an index");
     }
 
     #[test]
