@@ -96,7 +96,8 @@ pub struct Args {
     #[arg(long)]
     pub no_dhcp: bool,
     /// Journal of pool leases (only used when the inventory has a
-    /// `dhcp_pool`) [default: /var/lib/diskless/dhcp.leases].
+    /// `dhcp_pool` or a relay subnet with a `pool`) [default: the
+    /// inventory's `lease_file`, else /var/lib/diskless/dhcp.leases].
     #[arg(long, value_name = "FILE")]
     pub lease_file: Option<PathBuf>,
 }
@@ -260,8 +261,12 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     if !args.no_nfs {
         let inv = shared.inventory.load();
         let specs = diskless_nfs::ExportSpec::from_inventory(&inv);
-        let svc = diskless_nfs::Service::new(&specs, &args.nfs_key, args.nfs_port)
+        let mut svc = diskless_nfs::Service::new(&specs, &args.nfs_key, args.nfs_port)
             .context("nfs: cannot start")?;
+        let st = status.clone();
+        svc.on_mount = Some(Box::new(move |ip, path| {
+            st.mounted(ip, path, crate::status::now_ms())
+        }));
         let listen = diskless_nfs::Listen {
             addr: args.listen,
             nfs_port: args.nfs_port,

@@ -152,12 +152,12 @@ impl Status {
         let _ = self.dhcp.set(events);
     }
 
-    /// The inventory node at `ip`, if any (a copy of what we need).
+    /// The inventory node at `ip`, if any (a copy of what we need). The
+    /// inventory's validator keeps node addresses inside the boot subnets
+    /// (the cluster's, or a relayed one), so this is also the subnet check.
     pub fn node_at(&self, ip: IpAddr) -> Option<Node> {
         let inv = self.shared.inventory.load();
-        let ip = v4(ip)?;
-        inv.cluster.subnet.contains(ip).then_some(())?;
-        inv.node_by_ip(ip).cloned()
+        inv.node_by_ip(v4(ip)?).cloned()
     }
 
     fn update(&self, ip: Ipv4Addr, f: impl FnOnce(&mut Record)) {
@@ -200,7 +200,6 @@ impl Status {
     }
 
     /// MOUNT MNT answered OK; only a root export counts as "root mounted".
-    #[allow(dead_code)] // until the NFS crate calls it
     pub fn mounted(&self, client: IpAddr, path: &str, at_ms: u64) {
         let Some(node) = self.node_at(client) else {
             return;
