@@ -2,10 +2,90 @@
 //! 4330), replacing the seed's `date -s "'ssh …'"` line. At most three
 //! requests inside the time budget; the boot goes on whatever happens.
 
+use crate::plan::KernelCmdline;
 use crate::sys::Sys;
+use diskless_common::cmdline::Sntp;
 use diskless_common::sntp::{self, Repr, Timestamp};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+
+/// The time server, first found: init.toml's `[clock] server`,
+/// `diskless.sntp=`, `diskless.server=`, `ip=` field 10 (NTP), the
+/// `nfsroot=` server, `ip=` field 2, the DHCP boot server. `Err` names why
+/// the clock is not to be set (`diskless.sntp=off`).
+pub fn choose_server(
+    configured: Option<IpAddr>,
+    k: &KernelCmdline,
+    dhcp_boot_server: Option<IpAddr>,
+) -> Result<Option<(IpAddr, &'static str)>, &'static str> {
+    let arg = match k.diskless.sntp {
+        Some(Sntp::Off) => return Err("diskless.sntp=off"),
+        Some(Sntp::Server(a)) => Some(a),
+        None => None,
+    };
+    let v4 = |a: Option<std::net::Ipv4Addr>| a.map(IpAddr::V4);
+    Ok([
+        (configured, "init.toml"),
+        (v4(arg), "diskless.sntp="),
+        (v4(k.diskless.server), "diskless.server="),
+        (v4(k.ip.ntp0), "ip= NTP field"),
+        (v4(k.nfsroot.as_ref().and_then(|n| n.server)), "nfsroot="),
+        (v4(k.ip.server), "ip= server field"),
+        (dhcp_boot_server, "DHCP boot server"),
+    ]
+    .into_iter()
+    .find_map(|(a, from)| a.map(|a| (a, from))))
+}
+
+/// `bootserver A.B.C.D` from `/proc/net/pnp` (written by the kernel's
+/// DHCP/BOOTP client).
+pub fn pnp_bootserver(pnp: &str) -> Option<IpAddr> {
+    pnp.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        match (w.next(), w.next()) {
+            (Some("bootserver"), Some(a)) => {
+                a.parse().ok().filter(|a: &IpAddr| !a.is_unspecified())
+            }
+            _ => None,
+        }
+    })
+}
+
+/// The clock step of a boot: which server, how long to try, and where the
+/// server came from (for the log line). Runs in a forked helper beside the
+/// services (see [`crate::supervisor`]), so a silent server delays nothing;
+/// services that must see the right time name `after = ["clock"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockJob {
+    pub server: IpAddr,
+    pub budget: Duration,
+    pub from: String,
+}
+
+/// The `after` entry that waits for the clock step.
+pub const DEPENDENCY: &str = "clock";
+
+/// Does the job and logs the outcome; `true` when the clock was set.
+pub fn run(sys: &mut dyn Sys, job: &ClockJob) -> bool {
+    let before = sys.monotonic();
+    match sync(sys, job.server, job.budget) {
+        Ok(s) => {
+            crate::info!(
+                "clock set from {} (SNTP, server from {}): stepped {:+.3} s, round trip {:.1} ms, took {} ms",
+                s.server,
+                job.from,
+                s.offset_ns as f64 / 1e9,
+                s.delay_ns as f64 / 1e6,
+                (sys.monotonic() - before).as_millis()
+            );
+            true
+        }
+        Err(e) => {
+            crate::warn!("clock not set: {e}");
+            false
+        }
+    }
+}
 
 /// A successful step of the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +182,57 @@ mod tests {
                     .to_vec(),
             )
         })
+    }
+
+    #[test]
+    fn server_choice_order() {
+        let k = |line: &str| KernelCmdline::read(line);
+        let seed = k("root=/dev/nfsroot nfsroot=172.16.1.1:/home/common/cluster \
+                      ip=172.16.1.10:172.16.1.9:172.16.1.255:255.255.255.0:::'off'");
+        assert_eq!(
+            choose_server(None, &seed, None),
+            Ok(Some(("172.16.1.1".parse().unwrap(), "nfsroot=")))
+        );
+        assert_eq!(seed.notes.len(), 1, "{:?}", seed.notes);
+        let full =
+            k("ip=10.0.0.5:10.0.0.1::255.0.0.0:n5:eth0:off:::10.0.0.9 diskless.server=10.0.0.7");
+        assert_eq!(
+            choose_server(None, &full, None),
+            Ok(Some(("10.0.0.7".parse().unwrap(), "diskless.server=")))
+        );
+        let cfg = Some("10.9.9.9".parse().unwrap());
+        assert_eq!(
+            choose_server(cfg, &full, None).unwrap().unwrap().1,
+            "init.toml"
+        );
+        let only_ip = k("ip=10.0.0.5:10.0.0.1::255.0.0.0");
+        assert_eq!(
+            choose_server(None, &only_ip, None).unwrap().unwrap().1,
+            "ip= server field"
+        );
+        let dhcp = k("ip=dhcp");
+        let boot = pnp_bootserver("bootserver 10.1.1.1\n");
+        assert_eq!(
+            choose_server(None, &dhcp, boot).unwrap().unwrap().1,
+            "DHCP boot server"
+        );
+        assert_eq!(choose_server(None, &dhcp, None), Ok(None));
+        assert!(choose_server(cfg, &k("nfsroot=10.0.0.1:/r diskless.sntp=off"), None).is_err());
+        assert_eq!(
+            choose_server(None, &k("diskless.sntp=10.0.0.3 nfsroot=10.0.0.1:/r"), None)
+                .unwrap()
+                .unwrap()
+                .1,
+            "diskless.sntp="
+        );
+    }
+
+    #[test]
+    fn pnp() {
+        let t = "#PROTO: DHCP\ndomain example\nnameserver 10.0.0.1\nbootserver 10.0.0.2\n";
+        assert_eq!(pnp_bootserver(t), Some("10.0.0.2".parse().unwrap()));
+        assert_eq!(pnp_bootserver("bootserver 0.0.0.0\n"), None);
+        assert_eq!(pnp_bootserver("bootserver junk\n"), None);
     }
 
     #[test]

@@ -200,6 +200,13 @@ impl Config {
                 bad("name must be non-empty, without spaces or '/'".into());
                 continue;
             }
+            if f.name == crate::clock::DEPENDENCY {
+                bad(
+                    "the name `clock` is reserved (`after = [\"clock\"]` waits for the SNTP step)"
+                        .into(),
+                );
+                continue;
+            }
             if !seen.insert(f.name.clone()) {
                 bad("defined twice".into());
                 continue;
@@ -268,7 +275,10 @@ impl Config {
         let names: BTreeSet<&str> = cfg.services.iter().map(|s| s.name.as_str()).collect();
         for s in &cfg.services {
             for a in &s.after {
-                if !a.starts_with('/') && !names.contains(a.as_str()) {
+                if !a.starts_with('/')
+                    && a != crate::clock::DEPENDENCY
+                    && !names.contains(a.as_str())
+                {
                     errors.push(err_at(
                         0,
                         format!(
@@ -430,5 +440,19 @@ env = { LANG = "C" }
             msgs.iter().any(|m| m.contains("cycle: a -> b -> a")),
             "{msgs:?}"
         );
+    }
+
+    #[test]
+    fn clock_is_a_dependency_not_a_name() {
+        let ok = "[[service]]\nname = \"a\"\ncommand = [\"/a\"]\nafter = [\"clock\"]\n";
+        let c = Config::parse(ok, "t.toml", &debian).unwrap();
+        assert_eq!(c.services.last().unwrap().after, ["clock"]);
+        let e = Config::parse(
+            "[[service]]\nname = \"clock\"\ncommand = [\"/c\"]\n",
+            "t.toml",
+            &debian,
+        )
+        .unwrap_err();
+        assert!(e[0].message.contains("reserved"), "{e:?}");
     }
 }

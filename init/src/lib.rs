@@ -10,7 +10,6 @@ pub mod log;
 pub mod boot;
 pub mod check;
 pub mod clock;
-pub mod cmdline;
 pub mod config;
 pub mod fstab;
 pub mod initramfs;

@@ -3,16 +3,58 @@
 //! background mounts come out. [`execute`] runs steps through [`Sys`],
 //! logging each one; no step can stop the boot.
 
-use crate::cmdline::{self, KernelArgs};
+use crate::clock::{self, ClockJob};
 use crate::config::{self, Config};
 use crate::fstab;
 use crate::mount_table::{self, Mounted};
 use crate::service::ServiceSpec;
 use crate::sys::{errno, MountArgs, Sys};
 use crate::{info, warn};
+use diskless_common::cmdline::{Cmdline, DisklessArgs, IpConfig, IpParam, NfsRoot};
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::time::Duration;
+
+/// The kernel command line as the root stage reads it: `diskless_common`'s
+/// model, leniently (a field the kernel could not use is a note and the
+/// rest still counts, as in the kernel itself).
+#[derive(Debug, Clone, Default)]
+pub struct KernelCmdline {
+    /// The long form of `ip=` (or `nfsaddrs=`); empty for `ip=dhcp` & co.
+    pub ip: IpConfig,
+    pub nfsroot: Option<NfsRoot>,
+    pub diskless: DisklessArgs,
+    pub notes: Vec<String>,
+}
+
+impl KernelCmdline {
+    pub fn read(line: &str) -> KernelCmdline {
+        let c = Cmdline::parse(line);
+        let mut k = KernelCmdline {
+            diskless: DisklessArgs::from_cmdline(&c),
+            ..Default::default()
+        };
+        if let Some(v) = c.get("ip").or_else(|| c.get("nfsaddrs")) {
+            let (param, errors) = IpParam::parse_lenient(v);
+            for e in errors {
+                k.notes.push(format!(
+                    "{e} (the kernel ignores that field; see diskless-mkimage check-cmdline)"
+                ));
+            }
+            if let IpParam::Static(ip) = param {
+                k.ip = ip;
+            }
+        }
+        match c.nfsroot() {
+            Some(Ok(n)) => k.nfsroot = Some(n),
+            Some(Err(e)) => k.notes.push(e.to_string()),
+            None => {}
+        }
+        for (key, v) in &k.diskless.invalid {
+            k.notes.push(format!("{key}={v} is not valid; ignored"));
+        }
+        k
+    }
+}
 
 /// Paths whose existence the plan depends on.
 pub const PROBES: &[&str] = &[
@@ -48,7 +90,8 @@ impl Facts {
     /// Reads the facts through `sys` (after `/proc` is mounted).
     pub fn gather(sys: &dyn Sys) -> Facts {
         let cmdline = sys.read_file("/proc/cmdline").unwrap_or_default();
-        let config_path = KernelArgs::parse(&cmdline)
+        let config_path = KernelCmdline::read(&cmdline)
+            .diskless
             .config
             .unwrap_or_else(|| config::PATH.to_string());
         Facts {
@@ -106,11 +149,6 @@ pub enum Step {
         from: String,
     },
     LinkUp(String),
-    SyncClock {
-        server: IpAddr,
-        budget: Duration,
-        from: String,
-    },
 }
 
 /// A background fstab mount.
@@ -125,6 +163,8 @@ pub struct Plan {
     pub steps: Vec<Step>,
     pub services: Vec<ServiceSpec>,
     pub mounts: Vec<MountJobSpec>,
+    /// The SNTP step, run beside the services.
+    pub clock: Option<ClockJob>,
     pub stop_timeout: Duration,
     /// Things worth a line on the console.
     pub notes: Vec<String>,
@@ -135,7 +175,7 @@ pub struct Plan {
 /// Computes the boot from the facts.
 pub fn plan(f: &Facts) -> Plan {
     let mut p = Plan::default();
-    let k = KernelArgs::parse(&f.cmdline);
+    let k = KernelCmdline::read(&f.cmdline);
     p.notes.extend(k.notes.iter().cloned());
 
     // 1. Early mounts; /dev falls back to tmpfs + nodes without devtmpfs.
@@ -200,7 +240,7 @@ pub fn plan(f: &Facts) -> Plan {
     }
     // 3. Hostname: ip= wins, then what the kernel got from DHCP, then /etc/hostname.
     let kernel_has_name = !f.hostname.is_empty() && f.hostname != "(none)";
-    if let Some(h) = &k.hostname {
+    if let Some(h) = &k.ip.hostname {
         p.steps.push(Step::SetHostname {
             name: h.clone(),
             from: "ip=".into(),
@@ -248,30 +288,21 @@ pub fn plan(f: &Facts) -> Plan {
     };
     p.stop_timeout = cfg.stop_timeout;
 
-    // 5. Clock: config, then our argument, then ip=/nfsroot=/DHCP servers.
-    let sntp_off = k.sntp.as_deref() == Some("off");
-    if cfg.clock.enabled && !sntp_off {
-        let arg = k.sntp.as_deref().and_then(|s| s.parse::<IpAddr>().ok());
-        let pnp = f.pnp.as_deref().and_then(cmdline::pnp_bootserver);
-        let choice = [
-            (cfg.clock.server, "init.toml"),
-            (arg, "diskless.sntp="),
-            (k.ntp_server, "ip= NTP field"),
-            (k.nfs_server, "nfsroot="),
-            (k.ip_server, "ip= server field"),
-            (pnp, "DHCP boot server"),
-        ]
-        .into_iter()
-        .find_map(|(a, from)| a.map(|a| (a, from)));
-        match choice {
-            Some((server, from)) => p.steps.push(Step::SyncClock {
-                server,
-                budget: cfg.clock.budget,
-                from: from.into(),
-            }),
-            None => p.notes.push(
+    // 5. Clock: config, then our arguments, then ip=/nfsroot=/DHCP servers.
+    if cfg.clock.enabled {
+        let pnp = f.pnp.as_deref().and_then(clock::pnp_bootserver);
+        match clock::choose_server(cfg.clock.server, &k, pnp) {
+            Ok(Some((server, from))) => {
+                p.clock = Some(ClockJob {
+                    server,
+                    budget: cfg.clock.budget,
+                    from: from.into(),
+                })
+            }
+            Ok(None) => p.notes.push(
                 "clock: no time server known (no nfsroot=, ip= or [clock] server); not set".into(),
             ),
+            Err(off) => p.notes.push(format!("clock: not set ({off})")),
         }
     }
 
@@ -409,23 +440,6 @@ fn run_step(sys: &mut dyn Sys, step: &Step) {
             Ok(()) => info!("{ifname} up"),
             Err(e) => warn!("bringing {ifname} up: {e}"),
         },
-        Step::SyncClock {
-            server,
-            budget,
-            from,
-        } => {
-            let before = sys.monotonic();
-            match crate::clock::sync(sys, *server, *budget) {
-                Ok(s) => info!(
-                    "clock set from {} (SNTP, server from {from}): stepped {:+.3} s, round trip {:.1} ms, took {} ms",
-                    s.server,
-                    s.offset_ns as f64 / 1e9,
-                    s.delay_ns as f64 / 1e6,
-                    (sys.monotonic() - before).as_millis()
-                ),
-                Err(e) => warn!("clock not set: {e}"),
-            }
-        }
     }
 }
 

@@ -106,18 +106,24 @@ impl Shutdown {
     }
 
     fn finish(&mut self, sys: &mut dyn Sys) {
+        info!("shutdown: every process stopped; syncing");
         sys.sync();
         let mounts = mount_table::parse_mounts(&sys.read_file("/proc/mounts").unwrap_or_default());
-        let mut busy = vec![];
+        let (mut done, mut busy) = (vec![], vec![]);
         for m in unmount_order(&mounts) {
             // A dead NFS server would hang a plain umount: detach those.
+            // So is what init's own console fds keep busy (/dev).
             let nfs = m.fstype.starts_with("nfs");
-            if nfs || sys.umount(&m.target, false).is_err() {
-                if let Err(e) = sys.umount(&m.target, true) {
-                    busy.push(format!("{} ({e})", m.target));
+            if !nfs && sys.umount(&m.target, false).is_ok() {
+                done.push(m.target);
+            } else {
+                match sys.umount(&m.target, true) {
+                    Ok(()) => done.push(format!("{} (detached)", m.target)),
+                    Err(e) => busy.push(format!("{} ({e})", m.target)),
                 }
             }
         }
+        info!("shutdown: unmounted {}", list(&done));
         if !busy.is_empty() {
             warn!("could not unmount: {}", busy.join(", "));
         }
@@ -128,8 +134,9 @@ impl Shutdown {
             flags: MountFlags(MountFlags::REMOUNT | MountFlags::RDONLY),
             data: String::new(),
         };
-        if let Err(e) = sys.mount(&ro) {
-            warn!("remounting / read-only: {e}");
+        match sys.mount(&ro) {
+            Ok(()) => info!("shutdown: / remounted read-only"),
+            Err(e) => warn!("remounting / read-only: {e}"),
         }
         sys.sync();
         let took = sys.monotonic().saturating_sub(self.started);
@@ -141,6 +148,14 @@ impl Shutdown {
         if let Err(e) = sys.reboot(self.cmd) {
             error!("reboot(2) failed: {e}; staying up and reaping");
         }
+    }
+}
+
+fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "nothing".into()
+    } else {
+        v.join(", ")
     }
 }
 

@@ -2,6 +2,8 @@
 //! (issue 9: load modules, configure the NIC, mount the NFS root, overlay,
 //! switch_root) and the node's `/sbin/init` (the root stage in [`crate::boot`]).
 
+use diskless_common::cmdline::{Cmdline, DisklessArgs, StageArg};
+
 /// `statfs` magic numbers of the filesystems an initramfs root can be.
 pub const RAMFS_MAGIC: i64 = 0x8584_58f6;
 pub const TMPFS_MAGIC: i64 = 0x0102_1994;
@@ -17,12 +19,10 @@ pub enum Stage {
 /// PID 1 whose `/` is ramfs/tmpfs runs the initramfs stage; anything else
 /// the root stage. `diskless.stage=root|initramfs` on the command line wins.
 pub fn detect(root_fs_magic: Option<i64>, cmdline: &str) -> Stage {
-    for tok in cmdline.split_whitespace() {
-        match tok {
-            "diskless.stage=root" => return Stage::Root,
-            "diskless.stage=initramfs" => return Stage::Initramfs,
-            _ => {}
-        }
+    match DisklessArgs::from_cmdline(&Cmdline::parse(cmdline)).stage {
+        Some(StageArg::Root) => return Stage::Root,
+        Some(StageArg::Initramfs) => return Stage::Initramfs,
+        None => {}
     }
     match root_fs_magic {
         Some(RAMFS_MAGIC) | Some(TMPFS_MAGIC) => Stage::Initramfs,

@@ -3,6 +3,7 @@
 //! helpers and orphans alike), turn signals into a shutdown. One thread,
 //! one `wait_events` per iteration, never returns.
 
+use crate::clock::{self, ClockJob};
 use crate::plan::{MountJobSpec, Plan};
 use crate::service::{Decision, Service, State};
 use crate::shutdown::{Phase, Shutdown};
@@ -28,9 +29,21 @@ pub struct MountJob {
     pub attempts: u32,
 }
 
+/// The SNTP helper's progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClockState {
+    Pending(ClockJob),
+    Running {
+        pid: Pid,
+    },
+    /// Set, failed, or never asked for: services waiting for it may go.
+    Done,
+}
+
 pub struct Supervisor {
     pub services: Vec<Service>,
     pub mounts: Vec<MountJob>,
+    pub clock: ClockState,
     pub shutdown: Option<Shutdown>,
     stop_timeout: Duration,
     /// When init started (for the "all spawned" milestone).
@@ -57,6 +70,7 @@ impl Supervisor {
                     attempts: 0,
                 })
                 .collect(),
+            clock: plan.clock.map_or(ClockState::Done, ClockState::Pending),
             shutdown: None,
             stop_timeout: plan.stop_timeout,
             t0,
@@ -73,8 +87,9 @@ impl Supervisor {
     pub fn tick(&mut self, sys: &mut dyn Sys) {
         let now = sys.monotonic();
         if self.shutdown.is_none() {
-            // Services first: a mount helper's fork can wait.
+            // Services first: the helpers' forks can wait.
             self.start_services(sys, now);
+            self.start_clock(sys);
             self.start_mounts(sys, now);
             self.log_milestone(sys);
         }
@@ -107,6 +122,20 @@ impl Supervisor {
         d.into_iter().min()
     }
 
+    fn start_clock(&mut self, sys: &mut dyn Sys) {
+        let ClockState::Pending(job) = &self.clock else {
+            return;
+        };
+        self.clock = match sys.spawn_clock(job) {
+            Ok(pid) => ClockState::Running { pid },
+            Err(e) => {
+                warn!("clock: could not fork the SNTP helper ({e}); asking inline");
+                clock::run(sys, job);
+                ClockState::Done
+            }
+        };
+    }
+
     fn start_mounts(&mut self, sys: &mut dyn Sys, now: Duration) {
         for m in &mut self.mounts {
             match m.state {
@@ -127,6 +156,9 @@ impl Supervisor {
     }
 
     fn dep_ready(&self, dep: &str) -> bool {
+        if dep == clock::DEPENDENCY {
+            return self.clock == ClockState::Done;
+        }
         if dep.starts_with('/') {
             return self
                 .mounts
@@ -255,6 +287,9 @@ impl Supervisor {
                         MountState::Running { pid } => Some(pid),
                         _ => None,
                     }));
+                    if let ClockState::Running { pid } = self.clock {
+                        pids.push(pid);
+                    }
                     self.shutdown = Some(Shutdown::begin(sys, cmd, &pids, self.stop_timeout));
                 } else if let Some(Shutdown {
                     phase: Phase::Done, ..
@@ -278,6 +313,16 @@ impl Supervisor {
             }
             let d = svc.exited(status, now);
             report(&name, &d, &format!("pid {pid} {status}"));
+            return;
+        }
+        if self.clock == (ClockState::Running { pid }) {
+            // The helper logged the outcome; only a crash is news.
+            if let ExitStatus::Signaled(_) = status {
+                if !stopping {
+                    warn!("clock: the SNTP helper (pid {pid}) {status}");
+                }
+            }
+            self.clock = ClockState::Done;
             return;
         }
         if let Some(m) = self

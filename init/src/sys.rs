@@ -167,6 +167,9 @@ pub trait Sys {
     /// Forks a child that calls `mount(2)` (creating the mount point first)
     /// and exits with 0 or the errno, so a hanging NFS server blocks only it.
     fn spawn_mount(&mut self, args: &MountArgs) -> io::Result<Pid>;
+    /// Forks a child that runs [`crate::clock::run`] and exits with 0 when
+    /// the clock was set, 1 when not.
+    fn spawn_clock(&mut self, job: &crate::clock::ClockJob) -> io::Result<Pid>;
     /// `pid` -1 means every process but init.
     fn kill(&mut self, pid: Pid, sig: Signal) -> io::Result<()>;
     /// Blocks until a signal arrives, children exit, or `timeout` passes;

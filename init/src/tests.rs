@@ -1,9 +1,10 @@
 //! Whole-boot tests through the recording fake: plan + supervisor + shutdown.
 
 use crate::boot;
+use crate::clock::ClockJob;
 use crate::plan::{self, Facts, Step};
 use crate::service::State;
-use crate::supervisor::{MountState, Supervisor};
+use crate::supervisor::{ClockState, MountState, Supervisor};
 use crate::sys::fake::{Behaviour, Call, FakeSys};
 use crate::sys::{RebootCmd, Signal, Sys};
 use std::time::Duration;
@@ -95,7 +96,6 @@ fn early_boot_steps() {
         Call::WriteFile("/run/utmp".into(), String::new()),
         Call::SetHostname("node10".into()),
         Call::LinkUp("lo".into()),
-        Call::Udp("172.16.1.1:123".parse().unwrap()),
     ] {
         assert!(sys.calls.contains(&c), "missing {c:?} in {:#?}", sys.calls);
     }
@@ -304,11 +304,14 @@ fn plan_is_pure_and_names_clock_source() {
         ..Default::default()
     };
     let p = plan::plan(&f);
-    assert!(p.steps.contains(&Step::SyncClock {
-        server: "10.1.1.1".parse().unwrap(),
-        budget: Duration::from_secs(1),
-        from: "DHCP boot server".into()
-    }));
+    assert_eq!(
+        p.clock,
+        Some(ClockJob {
+            server: "10.1.1.1".parse().unwrap(),
+            budget: Duration::from_secs(1),
+            from: "DHCP boot server".into()
+        })
+    );
     assert!(!p
         .steps
         .iter()
@@ -318,10 +321,44 @@ fn plan_is_pure_and_names_clock_source() {
         cmdline: "nfsroot=10.0.0.1:/r diskless.sntp=off".into(),
         ..Default::default()
     });
-    assert!(!off
-        .steps
-        .iter()
-        .any(|s| matches!(s, Step::SyncClock { .. })));
+    assert_eq!(off.clock, None);
+    assert!(off.notes.iter().any(|n| n.contains("diskless.sntp=off")));
+}
+
+#[test]
+fn clock_runs_beside_the_services() {
+    // A silent time server: the helper takes its whole budget, and only
+    // the service that asked for the clock waits for it.
+    let mut sys = node();
+    sys.clock_helper_time = Duration::from_secs(1);
+    sys.files.insert(
+        "/etc/diskless/init.toml".into(),
+        "[[service]]\nname = \"jobs\"\ncommand = [\"/usr/sbin/gmond\", \"-x\"]\nafter = [\"clock\"]\n"
+            .into(),
+    );
+    let t0 = sys.mono;
+    let mut sup = run(&mut sys, 1);
+    assert_eq!(
+        names(&sys),
+        ["/usr/sbin/rpcbind", "/usr/sbin/gmond", "/usr/sbin/sshd"]
+    );
+    let spawn_at = |sys: &FakeSys, what: &Call| sys.calls.iter().position(|c| c == what);
+    let clock = spawn_at(&sys, &Call::SpawnClock("172.16.1.1".parse().unwrap())).unwrap();
+    let sshd = spawn_at(
+        &sys,
+        &Call::Spawn(vec!["/usr/sbin/sshd".into(), "-D".into()]),
+    )
+    .unwrap();
+    assert!(sshd < clock, "services are forked before the SNTP helper");
+    assert!(matches!(sup.clock, ClockState::Running { .. }));
+    assert_eq!(sup.service("jobs").unwrap().state, State::Waiting);
+    for _ in 0..5 {
+        sup.tick(&mut sys);
+    }
+    assert_eq!(sup.clock, ClockState::Done);
+    assert_eq!(names(&sys).len(), 4, "{:?}", names(&sys));
+    assert!(sys.mono - t0 >= Duration::from_secs(1));
+    assert_eq!(sup.orphans_reaped, 0, "the helper is not an orphan");
 }
 
 #[test]

@@ -9,8 +9,25 @@
 //! | `diskless.server=IP` | the diskless-server (SNTP, status); default: nfsroot's server |
 //! | `diskless.timeout=SECS` | give up DHCP/mount after this long and reboot (default 60) |
 //! | `diskless.debug` | verbose init logging on the console |
+//! | `diskless.sntp=IP\|off` | root stage: the SNTP server to set the clock from, or no clock step |
+//! | `diskless.config=PATH` | root stage: another `init.toml` |
+//! | `diskless.stage=root\|initramfs` | which stage diskless-init runs (default: detected from `/`) |
 
 use std::net::Ipv4Addr;
+
+/// `diskless.sntp=`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Sntp {
+    Off,
+    Server(Ipv4Addr),
+}
+
+/// `diskless.stage=`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum StageArg {
+    Root,
+    Initramfs,
+}
 
 use super::args::Cmdline;
 
@@ -21,18 +38,25 @@ pub struct DisklessArgs {
     pub server: Option<Ipv4Addr>,
     pub timeout: Option<u32>,
     pub debug: bool,
+    pub sntp: Option<Sntp>,
+    /// `diskless.config=PATH` (absolute).
+    pub config: Option<String>,
+    pub stage: Option<StageArg>,
     /// `diskless.*` keys we do not know (reported by the linter).
     pub unknown: Vec<String>,
     /// Values we could not parse, as `(key, value)`.
     pub invalid: Vec<(String, String)>,
 }
 
-pub const KNOWN: [&str; 5] = [
+pub const KNOWN: [&str; 8] = [
     "diskless.modules",
     "diskless.overlay",
     "diskless.server",
     "diskless.timeout",
     "diskless.debug",
+    "diskless.sntp",
+    "diskless.config",
+    "diskless.stage",
 ];
 
 impl DisklessArgs {
@@ -63,6 +87,20 @@ impl DisklessArgs {
                     Err(_) => d.invalid.push(bad()),
                 },
                 "diskless.debug" => d.debug = !matches!(v, "0" | "off"),
+                "diskless.sntp" => match v {
+                    "off" | "none" => d.sntp = Some(Sntp::Off),
+                    _ => match v.parse() {
+                        Ok(ip) => d.sntp = Some(Sntp::Server(ip)),
+                        Err(_) => d.invalid.push(bad()),
+                    },
+                },
+                "diskless.config" if v.starts_with('/') => d.config = Some(v.to_string()),
+                "diskless.config" => d.invalid.push(bad()),
+                "diskless.stage" => match v {
+                    "root" => d.stage = Some(StageArg::Root),
+                    "initramfs" => d.stage = Some(StageArg::Initramfs),
+                    _ => d.invalid.push(bad()),
+                },
                 _ => d.unknown.push(a.key.clone()),
             }
         }
@@ -85,6 +123,27 @@ impl DisklessArgs {
         }
         if self.debug {
             c.push("diskless.debug", None);
+        }
+        match self.sntp {
+            Some(Sntp::Off) => {
+                c.push("diskless.sntp", Some("off"));
+            }
+            Some(Sntp::Server(ip)) => {
+                c.push("diskless.sntp", Some(&ip.to_string()));
+            }
+            None => {}
+        }
+        if let Some(p) = &self.config {
+            c.push("diskless.config", Some(p));
+        }
+        match self.stage {
+            Some(StageArg::Root) => {
+                c.push("diskless.stage", Some("root"));
+            }
+            Some(StageArg::Initramfs) => {
+                c.push("diskless.stage", Some("initramfs"));
+            }
+            None => {}
         }
     }
 }
@@ -116,5 +175,30 @@ mod tests {
         ));
         assert_eq!(d.unknown, ["diskless.bogus"]);
         assert_eq!(d.invalid.len(), 2);
+    }
+
+    #[test]
+    fn root_stage_arguments() {
+        let s =
+            "diskless.sntp=172.16.1.1 diskless.config=/etc/diskless/node.toml diskless.stage=root";
+        let d = DisklessArgs::from_cmdline(&Cmdline::parse(s));
+        assert_eq!(d.sntp, Some(Sntp::Server(Ipv4Addr::new(172, 16, 1, 1))));
+        assert_eq!(d.config.as_deref(), Some("/etc/diskless/node.toml"));
+        assert_eq!(d.stage, Some(StageArg::Root));
+        assert!(d.unknown.is_empty() && d.invalid.is_empty());
+        let mut c = Cmdline::default();
+        d.render_into(&mut c);
+        assert_eq!(c.to_string(), s);
+
+        let d = DisklessArgs::from_cmdline(&Cmdline::parse(
+            "diskless.sntp=off diskless.stage=initramfs",
+        ));
+        assert_eq!(d.sntp, Some(Sntp::Off));
+        assert_eq!(d.stage, Some(StageArg::Initramfs));
+        let d = DisklessArgs::from_cmdline(&Cmdline::parse(
+            "diskless.sntp=ntp.example diskless.config=relative.toml diskless.stage=late",
+        ));
+        assert_eq!(d.invalid.len(), 3, "{:?}", d.invalid);
+        assert_eq!((d.sntp, d.config, d.stage), (None, None, None));
     }
 }

@@ -99,48 +99,68 @@ pub enum IpError {
 }
 
 impl IpParam {
+    /// Strict: the first problem is an error (what the linter wants).
     pub fn parse(value: &str) -> Result<IpParam, IpError> {
+        let (param, mut errors) = IpParam::parse_lenient(value);
+        match errors.is_empty() {
+            true => Ok(param),
+            false => Err(errors.swap_remove(0)),
+        }
+    }
+
+    /// What a booted kernel applied, field by field: a field that does not
+    /// parse is left empty and reported, the others still count (the
+    /// seed's `ip=…:::'off'` keeps its addresses), fields past the tenth
+    /// are ignored. Problems come in the order [`IpParam::parse`] reports
+    /// them. (diskless-init reads `/proc/cmdline` this way.)
+    pub fn parse_lenient(value: &str) -> (IpParam, Vec<IpError>) {
         if !value.contains(':') {
             if let Some(m) = Autoconf::parse(value) {
-                return Ok(IpParam::Method(m));
+                return (IpParam::Method(m), vec![]);
             }
         }
         let fields: Vec<&str> = value.split(':').collect();
+        let mut errors = vec![];
         if fields.len() > FIELD_NAMES.len() {
-            return Err(IpError::TooManyFields(fields.len()));
+            errors.push(IpError::TooManyFields(fields.len()));
         }
-        let addr = |i: usize| -> Result<Option<Ipv4Addr>, IpError> {
-            match fields.get(i).copied().unwrap_or("") {
-                "" => Ok(None),
-                v => v.parse().map(Some).map_err(|_| IpError::BadAddress {
-                    index: i + 1,
-                    name: FIELD_NAMES[i],
-                    value: v.to_string(),
+        let field = |i: usize| fields.get(i).copied().unwrap_or("");
+        let autoconf = match field(6) {
+            "" => None,
+            v => Autoconf::parse(v).or_else(|| {
+                errors.push(IpError::BadAutoconf(v.to_string()));
+                None
+            }),
+        };
+        let mut addr = |i: usize| -> Option<Ipv4Addr> {
+            match field(i) {
+                "" => None,
+                v => v.parse().ok().or_else(|| {
+                    errors.push(IpError::BadAddress {
+                        index: i + 1,
+                        name: FIELD_NAMES[i],
+                        value: v.to_string(),
+                    });
+                    None
                 }),
             }
         };
-        let text = |i: usize| -> Option<String> {
-            fields
-                .get(i)
-                .filter(|v| !v.is_empty())
-                .map(|v| v.to_string())
-        };
-        let autoconf = match fields.get(6).copied().unwrap_or("") {
-            "" => None,
-            v => Some(Autoconf::parse(v).ok_or_else(|| IpError::BadAutoconf(v.to_string()))?),
-        };
-        Ok(IpParam::Static(IpConfig {
-            client: addr(0)?,
-            server: addr(1)?,
-            gateway: addr(2)?,
-            netmask: addr(3)?,
+        let (client, server, gateway, netmask) = (addr(0), addr(1), addr(2), addr(3));
+        let (dns0, dns1, ntp0) = (addr(7), addr(8), addr(9));
+        let text = |i: usize| Some(field(i)).filter(|v| !v.is_empty()).map(str::to_string);
+        let config = IpConfig {
+            client,
+            server,
+            gateway,
+            netmask,
             hostname: text(4),
             device: text(5),
             autoconf,
-            dns0: addr(7)?,
-            dns1: addr(8)?,
-            ntp0: addr(9)?,
-        }))
+            dns0,
+            dns1,
+            ntp0,
+        };
+        (IpParam::Static(config), errors)
     }
 }
 
@@ -237,6 +257,30 @@ mod tests {
         let e = IpParam::parse("172.16.1.10:172.16.1.1:172.16.1.255:255.255.255.0:::'off'")
             .unwrap_err();
         assert_eq!(e, IpError::BadAutoconf("'off'".into()));
+    }
+
+    #[test]
+    fn lenient_keeps_the_good_fields() {
+        let (p, errs) =
+            IpParam::parse_lenient("172.16.1.10:172.16.1.1:172.16.1.255:255.255.255.0:::'off'");
+        let IpParam::Static(c) = p else { panic!() };
+        assert_eq!(c.client, Some(Ipv4Addr::new(172, 16, 1, 10)));
+        assert_eq!(c.gateway, Some(Ipv4Addr::new(172, 16, 1, 255)));
+        assert_eq!(c.autoconf, None);
+        assert_eq!(errs, [IpError::BadAutoconf("'off'".into())]);
+
+        let (p, errs) = IpParam::parse_lenient("x:10.0.0.1:::n9:eth0:off:::10.0.0.9:junk");
+        let IpParam::Static(c) = p else { panic!() };
+        assert_eq!(c.client, None);
+        assert_eq!(c.server, Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(c.hostname.as_deref(), Some("n9"));
+        assert_eq!(c.ntp0, Some(Ipv4Addr::new(10, 0, 0, 9)));
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(matches!(errs[0], IpError::TooManyFields(11)));
+
+        for junk in ["", ":", "::::::::::::::", "\u{0}", "a:b:c"] {
+            let _ = IpParam::parse_lenient(junk);
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod nfsroot;
 mod node;
 
 pub use args::{Arg, Cmdline};
-pub use diskless::DisklessArgs;
+pub use diskless::{DisklessArgs, Sntp, StageArg};
 pub use ip::{Autoconf, IpConfig, IpParam};
 pub use nfsroot::NfsRoot;
 pub use node::{node_args, node_cmdline, node_ip, node_nfsroot};

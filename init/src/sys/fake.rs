@@ -26,6 +26,7 @@ pub enum Call {
     Reboot(RebootCmd),
     Spawn(Vec<String>),
     SpawnMount(String),
+    SpawnClock(std::net::IpAddr),
     Kill(Pid, Signal),
     FinitModule(String),
     Dhcp(String),
@@ -66,6 +67,8 @@ pub struct FakeSys {
     pub dhcp_reply: Option<UdpReply>,
     /// Module file → errno its `finit_module` fails with.
     pub module_errno: BTreeMap<String, i32>,
+    /// How long the clock helper takes (it then reports success).
+    pub clock_helper_time: Duration,
     /// Signals delivered when the virtual clock reaches the given time.
     pub signals: Vec<(Duration, Signal)>,
     pub hostname: String,
@@ -83,6 +86,7 @@ impl FakeSys {
             next_pid: 100,
             hostname: "(none)".into(),
             mono: Duration::from_millis(500),
+            clock_helper_time: Duration::from_millis(20),
             real: Duration::from_secs(978_307_200), // 2001-01-01
             ..Default::default()
         }
@@ -265,6 +269,14 @@ impl Sys for FakeSys {
             self.mono + Duration::from_millis(5),
             ExitStatus::Code(code),
         );
+        Ok(pid)
+    }
+    fn spawn_clock(&mut self, job: &crate::clock::ClockJob) -> io::Result<Pid> {
+        self.calls.push(Call::SpawnClock(job.server));
+        let pid = self.new_pid();
+        self.procs.insert(pid, ("sntp".into(), None));
+        let took = self.clock_helper_time;
+        self.schedule_exit(pid, self.mono + took, ExitStatus::Code(0));
         Ok(pid)
     }
     fn kill(&mut self, pid: Pid, sig: Signal) -> io::Result<()> {

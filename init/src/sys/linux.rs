@@ -275,6 +275,19 @@ impl Sys for LinuxSys {
             }
         }
     }
+    fn spawn_clock(&mut self, job: &crate::clock::ClockJob) -> io::Result<Pid> {
+        // SAFETY: as in spawn_mount; the child's Rust code only allocates,
+        // makes syscalls and logs, and leaves with _exit.
+        match unsafe { nix::unistd::fork() }.map_err(nix_err)? {
+            nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
+            nix::unistd::ForkResult::Child => {
+                let _ = SigSet::empty().thread_set_mask();
+                let set = crate::clock::run(&mut LinuxSys::new(), job);
+                // SAFETY: terminates the child without running destructors.
+                unsafe { libc::_exit(if set { 0 } else { 1 }) }
+            }
+        }
+    }
     fn kill(&mut self, pid: Pid, sig: Signal) -> io::Result<()> {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), to_nix(sig)).map_err(nix_err)
     }
