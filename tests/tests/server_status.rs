@@ -59,6 +59,23 @@ fn tftp_get(src: Ipv4Addr, name: &str) -> Vec<u8> {
     buf[4..n].to_vec()
 }
 
+/// An HTTP/1.0 GET from `src`; the whole answer.
+fn http_get(src: Ipv4Addr, path: &str) -> String {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::from((src, 0)).into()).unwrap();
+    sock.connect_timeout(
+        &SocketAddr::from((SERVER, 80)).into(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let mut s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 /// MOUNT MNT over TCP from `src`; the mount status (0 = OK).
 fn mount(src: Ipv4Addr, path: &str) -> u32 {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
@@ -171,6 +188,16 @@ fn status_follows_a_node_from_dhcp_to_init_up() {
             .unwrap()
             .starts_with("ack"),
         "{v:#}"
+    );
+
+    // iPXE's script over HTTP is a loader too.
+    let script = bed.cli.run_in(|| http_get(CARTMAN, "/boot.ipxe")).unwrap();
+    assert!(script.contains("#!ipxe"), "{script}");
+    let v = status_json(&bed);
+    assert_eq!(v["nodes"][0]["stage"], "loader", "{v:#}");
+    assert_eq!(
+        v["nodes"][0]["stages"]["loader"]["detail"],
+        "boot.ipxe (http)"
     );
 
     let files = bed
