@@ -15,6 +15,7 @@ pub mod fstab;
 pub mod initramfs;
 pub mod mount_table;
 pub mod plan;
+pub mod report;
 pub mod service;
 pub mod shutdown;
 pub mod stage;

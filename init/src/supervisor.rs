@@ -226,6 +226,7 @@ impl Supervisor {
                 "all services spawned ({running} running) {:.1} ms after init start; diskless: services up",
                 at.saturating_sub(self.t0).as_secs_f64() * 1e3
             );
+            crate::report::services_up(sys, at.saturating_sub(self.t0), running);
         }
     }
 
