@@ -51,7 +51,7 @@ fn node_boots_seed_path_from_our_stack() -> anyhow::Result<()> {
             path: BootPath::Pxelinux,
             uefi_loader: None,
             init_bin,
-            server_bin,
+            server_bin: server_bin.clone(),
         },
     )?;
     let mut cfg = VmConfig::pxe("e2e-seed", "tap0", &node.mac);
@@ -100,6 +100,23 @@ fn node_boots_seed_path_from_our_stack() -> anyhow::Result<()> {
         node_now > host - 1.0 && node_now < after + 1.0,
         "node clock {node_now} vs host {host}..{after}\n{}",
         vm.diagnostics()
+    );
+
+    // `diskless-server status`: the node reached "init up" (init's report).
+    let inv = ours.dir().join("inventory.toml").display().to_string();
+    let status = ns.exec(&[
+        &server_bin.display().to_string(),
+        "status",
+        "--inventory",
+        &inv,
+        "--json",
+    ])?;
+    let status: serde_json::Value = serde_json::from_str(&status)?;
+    assert_eq!(
+        status["nodes"][0]["stage"],
+        "init",
+        "{status:#}\n{}",
+        ours.server_log()
     );
 
     // Server restart while the node runs: its root and /culc keep working.
