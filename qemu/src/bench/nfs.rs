@@ -4,8 +4,8 @@
 //! iperf3 single-stream loopback limit is measured in the same run and
 //! reads are reported as a fraction of it.
 //!
-//! Guest-side figures (read in a TCG guest, `ls -lR`, time to SSH) are not
-//! measured here yet.
+//! Guest-side figures (a TCG node booting its root from each server: time
+//! to SSH, cold and warm sequential read, `ls -lR`) come from [`guest`].
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::netns::{Netns, Proc};
+
+mod guest;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Example:\n  diskless-qemu bench nfs --runs 5 --mib 256")]
@@ -30,6 +32,9 @@ pub struct Args {
     /// Files in the listed tree.
     #[arg(long, default_value_t = 5000)]
     pub files: usize,
+    /// Guest boots per server for the guest-side figures (0 skips them).
+    #[arg(long, default_value_t = 3)]
+    pub guest_runs: usize,
     /// `diskless-server` binary [default: next to this program].
     #[arg(long, value_name = "FILE")]
     pub server: Option<PathBuf>,
@@ -39,6 +44,8 @@ struct Figures {
     read_s: f64,
     ls_s: f64,
     write_s: f64,
+    /// Server CPU time per read, listing, write (ms, medians).
+    cpu_ms: [f64; 3],
     rss_kb: u64,
 }
 
@@ -77,7 +84,7 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn wait_port(ns: &Netns, port: u16) -> Result<()> {
+pub(crate) fn wait_port(ns: &Netns, port: u16) -> Result<()> {
     for _ in 0..150 {
         let out = ns.exec(&["ss", "-ltn"])?;
         if out.contains(&format!(":{port} ")) {
@@ -88,34 +95,63 @@ fn wait_port(ns: &Netns, port: u16) -> Result<()> {
     bail!("nothing listens on port {port} after 15 s")
 }
 
-fn measure(ns: &Netns, a: &Args, base: &str, data: &Path, pid: u32, tag: &str) -> Result<Figures> {
-    let url = |p: &str| format!("{base}{}{}", data.display(), p);
-    let q = |u: String, port: &str| format!("'{u}?version=3&{port}'");
-    let (nfsport, mountport) = match tag {
-        "ours" => ("nfsport=2049", "mountport=2049"),
-        _ => ("nfsport=2050", "mountport=2051"),
-    };
-    let opts = format!("{nfsport}&{mountport}");
-    let big = q(url("/big"), &opts);
-    let tree = q(url("/tree"), &opts);
-    // Warm-up: page cache and connection setup.
-    timed_sh(ns, &format!("nfs-cat {big} > /dev/null"))?;
-    let mut reads = Vec::new();
-    let mut lists = Vec::new();
-    let mut writes = Vec::new();
-    for i in 0..a.runs {
-        reads.push(timed_sh(ns, &format!("nfs-cat {big} > /dev/null"))?);
-        lists.push(timed_sh(ns, &format!("nfs-ls -R {tree} > /dev/null"))?);
-        let dst = q(url(&format!("/w/{tag}-{i}")), &opts);
-        let src = data.parent().unwrap().join("upload");
-        writes.push(timed_sh(ns, &format!("nfs-cp {} {dst}", src.display()))?);
+/// CPU time (user + system) of process `pid` so far, in ms.
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is the 12th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // /proc counts in USER_HZ, 100 on Linux/x86.
+    f.iter().sum::<u64>() as f64 * 10.0
+}
+
+/// Both servers, measured alternately run by run (so a change in the
+/// machine's load hits both alike): `[ours, ganesha]`.
+fn measure(ns: &Netns, a: &Args, data: &Path, pids: [u32; 2]) -> Result<[Figures; 2]> {
+    let url = |p: &str| format!("nfs://127.0.0.1{}{}", data.display(), p);
+    let opts = ["nfsport=2049&mountport=2049", "nfsport=2050&mountport=2051"];
+    let q = |u: String, k: usize| format!("'{u}?version=3&{}'", opts[k]);
+    let src = data.parent().context("data dir")?.join("upload");
+    let mut per: [[Vec<f64>; 6]; 2] = Default::default();
+    for k in 0..2 {
+        // Warm-up: page cache and connection setup.
+        timed_sh(ns, &format!("nfs-cat {} > /dev/null", q(url("/big"), k)))?;
     }
-    Ok(Figures {
-        read_s: median(reads),
-        ls_s: median(lists),
-        write_s: median(writes),
-        rss_kb: rss_kb(pid),
-    })
+    for i in 0..a.runs {
+        for (k, tag) in ["ours", "ganesha"].into_iter().enumerate() {
+            let pid = pids[k];
+            let steps = [
+                format!("nfs-cat {} > /dev/null", q(url("/big"), k)),
+                format!("nfs-ls -R {} > /dev/null", q(url("/tree"), k)),
+                format!(
+                    "nfs-cp {} {}",
+                    src.display(),
+                    q(url(&format!("/w/{tag}-{i}")), k)
+                ),
+            ];
+            for (j, cmd) in steps.iter().enumerate() {
+                let c0 = cpu_ms(pid);
+                per[k][j].push(timed_sh(ns, cmd)?);
+                per[k][j + 3].push(cpu_ms(pid) - c0);
+            }
+        }
+    }
+    let fig = |k: usize| {
+        let m = |j: usize| median(per[k][j].clone());
+        Figures {
+            read_s: m(0),
+            ls_s: m(1),
+            write_s: m(2),
+            cpu_ms: [m(3), m(4), m(5)],
+            rss_kb: rss_kb(pids[k]),
+        }
+    };
+    Ok([fig(0), fig(1)])
 }
 
 fn make_data(work: &Path, a: &Args) -> Result<PathBuf> {
@@ -175,18 +211,27 @@ fn start_ours(ns: &Netns, work: &Path, data: &Path, server: &Path) -> Result<Pro
     Ok(p)
 }
 
-fn start_ganesha(ns: &Netns, work: &Path, data: &Path) -> Result<Proc> {
+/// nfs-ganesha (VFS backend) exporting `data` on `bind`, NFS on
+/// `nfs_port` and MOUNT on `nfs_port + 1`, TCP only, no grace period.
+pub(crate) fn start_ganesha(
+    ns: &Netns,
+    work: &Path,
+    data: &Path,
+    bind: &str,
+    nfs_port: u16,
+) -> Result<Proc> {
     let conf = work.join("ganesha.conf");
     std::fs::write(
         &conf,
         format!(
-            "NFS_CORE_PARAM {{ Protocols = 3; NFS_Port = 2050; MNT_Port = 2051; \
-             Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; Bind_addr = 127.0.0.1; }}\n\
+            "NFS_CORE_PARAM {{ Protocols = 3; NFS_Port = {nfs_port}; MNT_Port = {mnt}; \
+             Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; Bind_addr = {bind}; }}\n\
              NFSV4 {{ Graceless = true; }}\n\
              EXPORT {{ Export_Id = 1; Path = {d}; Pseudo = {d}; Access_Type = RW; \
              Squash = No_Root_Squash; Protocols = 3; Transports = TCP; SecType = sys; \
              FSAL {{ Name = VFS; }} }}\n",
-            d = data.display()
+            d = data.display(),
+            mnt = nfs_port + 1,
         ),
     )?;
     // rpcbind (Ganesha insists on registering) and Ganesha get a private
@@ -210,7 +255,7 @@ fn start_ganesha(ns: &Netns, work: &Path, data: &Path) -> Result<Proc> {
         &script,
     ];
     let p = ns.spawn(&argv, Some(&work.join("ganesha.out")))?;
-    wait_port(ns, 2050).with_context(|| {
+    wait_port(ns, nfs_port).with_context(|| {
         format!(
             "nfs-ganesha did not start: {}",
             std::fs::read_to_string(work.join("ganesha.log")).unwrap_or_default()
@@ -240,6 +285,67 @@ fn iperf3_bytes_per_s(ns: &Netns) -> Result<f64> {
     Ok(bps / 8.0)
 }
 
+/// Boots alternate between the servers so load changes hit both alike.
+fn guest_figures(
+    work: &Path,
+    a: &Args,
+    server: &Path,
+) -> Result<(Vec<guest::Boot>, Vec<guest::Boot>)> {
+    let setup = guest::Setup::new(&work.join("guest"), a.mib)?;
+    let (mut ours, mut gan) = (Vec::new(), Vec::new());
+    for n in 0..a.guest_runs {
+        ours.push(guest::one_boot(&setup, guest::Peer::Ours, server, n)?);
+        gan.push(guest::one_boot(&setup, guest::Peer::Ganesha, server, n)?);
+    }
+    Ok((ours, gan))
+}
+
+fn print_guest((ours, gan): &(Vec<guest::Boot>, Vec<guest::Boot>), mib: u64) {
+    let med = |v: &[guest::Boot], f: fn(&guest::Boot) -> f64| median(v.iter().map(f).collect());
+    let bytes = mib as f64 * 1048576.0;
+    println!(
+        "guest (TCG, custom kernel, NFS root), medians of {} boots:",
+        ours.len()
+    );
+    println!(
+        "{:<28} {:>9.2} s {:>10.2} s",
+        "  boot to SSH banner",
+        med(ours, |b| b.ssh_s),
+        med(gan, |b| b.ssh_s)
+    );
+    for (name, f) in [
+        (
+            "  cold read (MB/s)",
+            (|b: &guest::Boot| b.cold_s) as fn(&guest::Boot) -> f64,
+        ),
+        ("  warm read (MB/s)", |b: &guest::Boot| b.warm_s),
+    ] {
+        println!(
+            "{:<28} {:>9.0}   {:>10.0}",
+            format!("{name} {mib} MiB").replace(" (MB/s)", "") + " MB/s",
+            bytes / med(ours, f) / 1e6,
+            bytes / med(gan, f) / 1e6
+        );
+    }
+    println!(
+        "{:<28} {:>9.2} s {:>10.2} s",
+        format!(
+            "  ls -lR ({} lines)",
+            ours.first().map_or(0, |b| b.ls_lines)
+        ),
+        med(ours, |b| b.ls_s),
+        med(gan, |b| b.ls_s)
+    );
+    for (tag, v) in [("ours", ours), ("ganesha", gan)] {
+        for b in v.iter() {
+            println!(
+                "    {tag}: ssh {:.2} s, cold {:.2} s, warm {:.2} s, ls {:.2} s",
+                b.ssh_s, b.cold_s, b.warm_s, b.ls_s
+            );
+        }
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
     let server = match &a.server {
         Some(p) => p.clone(),
@@ -261,23 +367,43 @@ pub fn run(a: Args) -> Result<()> {
         let data = make_data(&work, &a)?;
         let ns = Netns::new("nfsbench")?;
         ns.exec(&["ip", "link", "set", "lo", "up"])?;
-        let limit = iperf3_bytes_per_s(&ns)?;
+        let mut limits = Vec::new();
+        for _ in 0..3 {
+            limits.push(iperf3_bytes_per_s(&ns)?);
+        }
+        let limit = median(limits);
         let ours_p = start_ours(&ns, &work, &data, &server)?;
-        let ours = measure(&ns, &a, "nfs://127.0.0.1", &data, ours_p.pid(), "ours")?;
+        let g_p = start_ganesha(&ns, &work, &data, "127.0.0.1", 2050);
+        let figs = g_p.and_then(|g| {
+            let f = measure(&ns, &a, &data, [ours_p.pid(), g.pid()]);
+            drop(g);
+            f
+        });
         drop(ours_p);
-        let g_p = start_ganesha(&ns, &work, &data)?;
-        let gan = measure(&ns, &a, "nfs://127.0.0.1", &data, g_p.pid(), "ganesha");
-        drop(g_p);
         if let Ok(pid) = std::fs::read_to_string(work.join("rpcbind.pid")) {
             let _ = std::process::Command::new("kill").arg(pid.trim()).status();
         }
-        let gan = gan?;
+        let [ours, gan] = figs?;
         let mib = a.mib as f64 * 1048576.0;
         let wmib = a.write_mib as f64 * 1048576.0;
         let entries = a.files as f64 + (a.files as f64 / 100.0).ceil();
         let mbs = |b: f64, s: f64| b / s / 1e6;
-        println!("iperf3 loopback, one TCP stream: {:.0} MB/s", limit / 1e6);
-        println!("{:<28} {:>12} {:>12}", "", "ours", "ganesha");
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        println!(
+            "load average at the end: {}",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        println!(
+            "iperf3 loopback, one TCP stream: {:.0} MB/s (median of 3)",
+            limit / 1e6
+        );
+        println!(
+            "libnfs on the host, medians of {} runs:\n{:<28} {:>12} {:>12}",
+            a.runs, "", "ours", "ganesha"
+        );
         println!(
             "{:<28} {:>9.0} MB/s {:>7.0} MB/s",
             format!("warm read {} MiB (nfs-cat)", a.mib),
@@ -302,12 +428,23 @@ pub fn run(a: Args) -> Result<()> {
             mbs(wmib, ours.write_s),
             mbs(wmib, gan.write_s)
         );
+        for (name, j) in [("read", 0), ("nfs-ls -R", 1), ("write", 2)] {
+            println!(
+                "{:<28} {:>9.0} ms {:>9.0} ms",
+                format!("  server CPU per {name}"),
+                ours.cpu_ms[j],
+                gan.cpu_ms[j]
+            );
+        }
         println!(
             "{:<28} {:>9} MB {:>9} MB",
             "RSS after runs",
             ours.rss_kb / 1024,
             gan.rss_kb / 1024
         );
+        if a.guest_runs > 0 {
+            print_guest(&guest_figures(&work, &a, &server)?, a.mib);
+        }
         let (o, g) = (mbs(mib, ours.read_s), mbs(mib, gan.read_s));
         println!("ours {o:.0} MB/s, ganesha {g:.0} MB/s, ratio {:.2}x", o / g);
         Ok(())

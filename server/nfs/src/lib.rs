@@ -8,6 +8,7 @@
 
 pub mod export;
 pub mod handle;
+pub mod handle_cache;
 pub mod io;
 pub mod mount;
 pub mod nfs3;

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::export::{normalize, ExportError, ExportSpec, ExportTable};
 use crate::handle::Key;
+use crate::handle_cache::HandleCache;
 use crate::nfs3::{self, Ctx, FileRange};
 use crate::open_files::OpenFiles;
 use crate::portmap::Registry;
@@ -28,6 +29,8 @@ pub struct Service {
     exports: RwLock<Arc<ExportTable>>,
     /// Regular files open for READ/WRITE, by handle.
     pub open_files: OpenFiles,
+    /// Handles of directory entries by inode identity (READDIRPLUS).
+    pub handles: HandleCache,
     /// WRITE/COMMIT verifier: new at every start, so clients resend
     /// unstable writes a crashed server might have lost.
     pub verifier: [u8; 8],
@@ -65,6 +68,7 @@ impl Service {
             key,
             exports: RwLock::new(Arc::new(exports)),
             open_files: OpenFiles::default(),
+            handles: HandleCache::default(),
             verifier: v.to_be_bytes(),
             mounts: Mutex::new(BTreeSet::new()),
             on_mount: None,
@@ -100,6 +104,7 @@ impl Service {
     pub fn set_exports(&self, table: ExportTable) {
         *self.exports.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
         self.open_files.clear();
+        self.handles.clear();
     }
 
     /// Answers one call record into `out` (appended). An `Err` means the

@@ -4,11 +4,12 @@
 
 use std::os::fd::AsFd;
 
-use rustix::fs::{AtFlags, OFlags, RawDir, SeekFrom};
+use rustix::fs::{AtFlags, OFlags, RawDir, SeekFrom, Stat, Statx, StatxFlags};
 
 use super::attr::post_stat;
 use super::{fh_arg, Ctx, Status};
 use crate::handle;
+use crate::handle_cache::Identity;
 use crate::xdr::{self, Reader, Writer};
 
 struct Args<'a> {
@@ -75,22 +76,53 @@ fn run(ctx: &Ctx, mut a: Args, plus: bool, w: &mut Writer) {
         let entry_dir_bytes = w.len() - mark;
         if plus {
             let dot = name == b"." || name == b"..";
-            let est = (!dot)
-                .then(|| rustix::fs::statat(&d.fd, ent.file_name(), AtFlags::SYMLINK_NOFOLLOW).ok())
+            let sx = (!dot)
+                .then(|| {
+                    rustix::fs::statx(
+                        &d.fd,
+                        ent.file_name(),
+                        AtFlags::SYMLINK_NOFOLLOW,
+                        StatxFlags::BASIC_STATS | StatxFlags::BTIME,
+                    )
+                    .ok()
+                })
                 .flatten();
+            let est = sx.as_ref().map(stat_of);
             post_stat(w, d.export, est.as_ref());
-            // Objects on another filesystem (a mount inside the export)
-            // cannot be reopened through the export's mount fd: no handle.
-            let h = (!dot)
-                .then(|| handle::kernel_handle_of(d.fd.as_fd(), ent.file_name()).ok())
-                .flatten()
-                .filter(|k| k.mount_id == d.export.mount_id);
-            match h {
-                Some(k) => {
+            let id = sx
+                .as_ref()
+                .filter(|x| x.stx_mask & StatxFlags::BTIME.bits() != 0)
+                .map(|x| Identity {
+                    export_id: d.export.id,
+                    dev: libc::makedev(x.stx_dev_major, x.stx_dev_minor),
+                    ino: x.stx_ino,
+                    birth: (x.stx_btime.tv_sec, x.stx_btime.tv_nsec),
+                });
+            let cached = id.is_some_and(|id| {
+                ctx.svc.handles.get(&id, &mut |h| {
                     w.bool(true);
-                    w.opaque(&handle::seal(&ctx.svc.key, d.export.id, k.kind, &k.bytes));
+                    w.opaque(h);
+                })
+            });
+            if !cached {
+                // Objects on another filesystem (a mount inside the export)
+                // cannot be reopened through the export's mount fd: no handle.
+                let h = sx
+                    .is_some()
+                    .then(|| handle::kernel_handle_of(d.fd.as_fd(), ent.file_name()).ok())
+                    .flatten()
+                    .filter(|k| k.mount_id == d.export.mount_id);
+                match h {
+                    Some(k) => {
+                        let fh = handle::seal(&ctx.svc.key, d.export.id, k.kind, &k.bytes);
+                        w.bool(true);
+                        w.opaque(&fh);
+                        if let Some(id) = id {
+                            ctx.svc.handles.insert(id, &fh);
+                        }
+                    }
+                    None => w.bool(false),
                 }
-                None => w.bool(false),
             }
         }
         if w.len() > limit || dir_bytes + entry_dir_bytes > a.dircount {
@@ -109,6 +141,29 @@ fn run(ctx: &Ctx, mut a: Args, plus: bool, w: &mut Writer) {
     }
     w.bool(false);
     w.bool(eof);
+}
+
+/// `fattr3` wants a `stat`; READDIRPLUS gets a `statx` (for the birth time).
+fn stat_of(x: &Statx) -> Stat {
+    // SAFETY: `Stat` is a plain C struct of integers; all-zero is valid.
+    let mut st: Stat = unsafe { std::mem::zeroed() };
+    st.st_dev = libc::makedev(x.stx_dev_major, x.stx_dev_minor) as _;
+    st.st_ino = x.stx_ino as _;
+    st.st_mode = x.stx_mode as _;
+    st.st_nlink = x.stx_nlink as _;
+    st.st_uid = x.stx_uid as _;
+    st.st_gid = x.stx_gid as _;
+    st.st_rdev = libc::makedev(x.stx_rdev_major, x.stx_rdev_minor) as _;
+    st.st_size = x.stx_size as _;
+    st.st_blksize = x.stx_blksize as _;
+    st.st_blocks = x.stx_blocks as _;
+    st.st_atime = x.stx_atime.tv_sec as _;
+    st.st_atime_nsec = x.stx_atime.tv_nsec as _;
+    st.st_mtime = x.stx_mtime.tv_sec as _;
+    st.st_mtime_nsec = x.stx_mtime.tv_nsec as _;
+    st.st_ctime = x.stx_ctime.tv_sec as _;
+    st.st_ctime_nsec = x.stx_ctime.tv_nsec as _;
+    st
 }
 
 pub fn readdir(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
@@ -149,4 +204,38 @@ pub fn readdirplus(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()>
         w,
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_from_statx_matches_stat() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"12345").unwrap();
+        let d = std::fs::File::open(dir.path()).unwrap();
+        let a = rustix::fs::statat(&d, "f", AtFlags::SYMLINK_NOFOLLOW).unwrap();
+        let x = rustix::fs::statx(
+            &d,
+            "f",
+            AtFlags::SYMLINK_NOFOLLOW,
+            StatxFlags::BASIC_STATS | StatxFlags::BTIME,
+        )
+        .unwrap();
+        let b = stat_of(&x);
+        assert_eq!(
+            (a.st_dev, a.st_ino, a.st_mode, a.st_nlink, a.st_uid, a.st_gid),
+            (b.st_dev, b.st_ino, b.st_mode, b.st_nlink, b.st_uid, b.st_gid)
+        );
+        assert_eq!(
+            (a.st_size, a.st_blocks, a.st_rdev),
+            (b.st_size, b.st_blocks, b.st_rdev)
+        );
+        assert_eq!(
+            (a.st_mtime, a.st_mtime_nsec, a.st_ctime, a.st_ctime_nsec),
+            (b.st_mtime, b.st_mtime_nsec, b.st_ctime, b.st_ctime_nsec)
+        );
+        assert_eq!((a.st_atime, a.st_atime_nsec), (b.st_atime, b.st_atime_nsec));
+    }
 }
