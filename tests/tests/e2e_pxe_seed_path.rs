@@ -112,6 +112,15 @@ fn node_boots_seed_path_from_our_stack() -> anyhow::Result<()> {
         "--json",
     ])?;
     let status: serde_json::Value = serde_json::from_str(&status)?;
+    eprintln!(
+        "{}",
+        ns.exec(&[
+            &server_bin.display().to_string(),
+            "status",
+            "--inventory",
+            &inv
+        ])?
+    );
     assert_eq!(
         status["nodes"][0]["stage"],
         "init",

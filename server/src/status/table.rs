@@ -209,10 +209,11 @@ pub fn render(v: &View) -> String {
         out.push('\n');
     }
     out.push_str(&format!(
-        "times UTC; server up since {} ({} ago); {} nodes\n",
+        "times UTC; server up since {} ({} ago); {} node{}\n",
         clock(v.server_started_ms),
         ago(v.now_ms, v.server_started_ms),
-        v.nodes.len()
+        v.nodes.len(),
+        if v.nodes.len() == 1 { "" } else { "s" }
     ));
     out
 }
