@@ -331,6 +331,9 @@ struct Found {
     cpu_us: f64,
     /// Some run was capped by perfdhcp rather than by the server.
     generator_limited: bool,
+    /// Highest exchange rate any run completed with zero drops (whatever
+    /// perfdhcp managed to offer).
+    best_clean: f64,
     runs: usize,
 }
 
@@ -338,6 +341,7 @@ struct Found {
 fn measure(bed: &Bed, which: &str, ours: &Path, args: &Args) -> Result<Found> {
     let mut round = 0;
     let mut limited_flag = false;
+    let mut best_clean: f64 = 0.0;
     let mut try_rate = |rate: u32| -> Result<Run> {
         round += 1;
         // A fresh server per run: no pool state or lease file carried over.
@@ -361,6 +365,9 @@ fn measure(bed: &Bed, which: &str, ours: &Path, args: &Args) -> Result<Found> {
         );
         if !limited.is_empty() {
             limited_flag = true;
+        }
+        if r.drops == 0 && r.acks > 0 {
+            best_clean = best_clean.max(r.rate);
         }
         Ok(r)
     };
@@ -409,6 +416,7 @@ fn measure(bed: &Bed, which: &str, ours: &Path, args: &Args) -> Result<Found> {
                 rate: rates[rates.len() / 2],
                 cpu_us: cpu[cpu.len() / 2],
                 generator_limited: limited_flag,
+                best_clean,
                 runs: runs.len(),
             });
         }
@@ -416,6 +424,7 @@ fn measure(bed: &Bed, which: &str, ours: &Path, args: &Args) -> Result<Found> {
     }
     Ok(Found {
         generator_limited: limited_flag,
+        best_clean,
         ..Found::default()
     })
 }
@@ -461,9 +470,10 @@ pub fn run(args: Args) -> Result<()> {
     for (s, f) in &results {
         if f.rate > 0.0 {
             println!(
-                "{s:8} {:10.0} DORA/s at 0 drops (median of {}), server CPU {:.0} µs/DORA{}",
+                "{s:8} {:10.0} DORA/s at 0 drops (median of {}), best 0-drop run {:.0} DORA/s, server CPU {:.0} µs/DORA{}",
                 f.rate,
                 f.runs,
+                f.best_clean,
                 f.cpu_us,
                 if f.generator_limited {
                     "; perfdhcp was the limit at higher rates, so this is a lower bound"
