@@ -15,6 +15,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use diskless_common::cmdline::diskless::{DisklessArgs, ReportArg};
 use diskless_common::cmdline::Cmdline;
 use diskless_common::report::{Report, Stage, ACK};
 
@@ -30,16 +31,15 @@ const DEFAULT_PORT: u16 = 80;
 /// is no server to tell or reporting is off.
 pub fn target(cmdline: &str) -> Option<SocketAddr> {
     let c = Cmdline::parse(cmdline);
-    let mut port = DEFAULT_PORT;
-    if let Some(v) = c.get("diskless.report") {
-        if v == "off" {
-            return None;
-        }
-        if let Ok(a) = v.parse::<SocketAddr>() {
-            return Some(a);
-        }
-        port = v.parse().ok()?;
-    }
+    let d = DisklessArgs::from_cmdline(&c);
+    let port = match d.report {
+        Some(ReportArg::Off) => return None,
+        Some(ReportArg::Addr(a)) => return Some(a),
+        Some(ReportArg::Port(p)) => p,
+        // Unparsable: `check-cmdline` says so; better silent than wrong.
+        None if c.get("diskless.report").is_some() => return None,
+        None => DEFAULT_PORT,
+    };
     let from_nfsroot = || {
         let v = c.get("nfsroot")?;
         v.split_once(':')?.0.parse::<IpAddr>().ok()
@@ -52,9 +52,9 @@ pub fn target(cmdline: &str) -> Option<SocketAddr> {
             .parse::<IpAddr>()
             .ok()
     };
-    let server = c
-        .get("diskless.server")
-        .and_then(|v| v.parse::<IpAddr>().ok())
+    let server = d
+        .server
+        .map(IpAddr::V4)
         .or_else(from_nfsroot)
         .or_else(from_ip)?;
     Some(SocketAddr::new(server, port))

@@ -12,8 +12,18 @@
 //! | `diskless.sntp=IP\|off` | root stage: the SNTP server to set the clock from, or no clock step |
 //! | `diskless.config=PATH` | root stage: another `init.toml` |
 //! | `diskless.stage=root\|initramfs` | which stage diskless-init runs (default: detected from `/`) |
+//! | `diskless.report=off\|PORT\|IP:PORT` | root stage: where "services up" goes (default: the server's port 80) |
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
+
+/// `diskless.report=`: where diskless-init reports "services up".
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReportArg {
+    Off,
+    /// This UDP port on the server (`diskless.server=` or `nfsroot=`'s).
+    Port(u16),
+    Addr(SocketAddr),
+}
 
 /// `diskless.sntp=`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -42,13 +52,14 @@ pub struct DisklessArgs {
     /// `diskless.config=PATH` (absolute).
     pub config: Option<String>,
     pub stage: Option<StageArg>,
+    pub report: Option<ReportArg>,
     /// `diskless.*` keys we do not know (reported by the linter).
     pub unknown: Vec<String>,
     /// Values we could not parse, as `(key, value)`.
     pub invalid: Vec<(String, String)>,
 }
 
-pub const KNOWN: [&str; 8] = [
+pub const KNOWN: [&str; 9] = [
     "diskless.modules",
     "diskless.overlay",
     "diskless.server",
@@ -57,6 +68,7 @@ pub const KNOWN: [&str; 8] = [
     "diskless.sntp",
     "diskless.config",
     "diskless.stage",
+    "diskless.report",
 ];
 
 impl DisklessArgs {
@@ -101,6 +113,14 @@ impl DisklessArgs {
                     "initramfs" => d.stage = Some(StageArg::Initramfs),
                     _ => d.invalid.push(bad()),
                 },
+                "diskless.report" => match v {
+                    "off" => d.report = Some(ReportArg::Off),
+                    _ => match (v.parse(), v.parse()) {
+                        (Ok(p), _) => d.report = Some(ReportArg::Port(p)),
+                        (_, Ok(a)) => d.report = Some(ReportArg::Addr(a)),
+                        _ => d.invalid.push(bad()),
+                    },
+                },
                 _ => d.unknown.push(a.key.clone()),
             }
         }
@@ -142,6 +162,18 @@ impl DisklessArgs {
             }
             Some(StageArg::Initramfs) => {
                 c.push("diskless.stage", Some("initramfs"));
+            }
+            None => {}
+        }
+        match self.report {
+            Some(ReportArg::Off) => {
+                c.push("diskless.report", Some("off"));
+            }
+            Some(ReportArg::Port(p)) => {
+                c.push("diskless.report", Some(&p.to_string()));
+            }
+            Some(ReportArg::Addr(a)) => {
+                c.push("diskless.report", Some(&a.to_string()));
             }
             None => {}
         }
@@ -200,5 +232,32 @@ mod tests {
         ));
         assert_eq!(d.invalid.len(), 3, "{:?}", d.invalid);
         assert_eq!((d.sntp, d.config, d.stage), (None, None, None));
+    }
+
+    #[test]
+    fn report_argument() {
+        for (s, want) in [
+            ("diskless.report=off", ReportArg::Off),
+            ("diskless.report=8080", ReportArg::Port(8080)),
+            (
+                "diskless.report=172.16.1.1:8080",
+                ReportArg::Addr("172.16.1.1:8080".parse().unwrap()),
+            ),
+        ] {
+            let d = DisklessArgs::from_cmdline(&Cmdline::parse(s));
+            assert_eq!(d.report, Some(want), "{s}");
+            assert!(d.unknown.is_empty() && d.invalid.is_empty());
+            let mut c = Cmdline::default();
+            d.render_into(&mut c);
+            assert_eq!(c.to_string(), s);
+        }
+        for bad in [
+            "diskless.report=",
+            "diskless.report=70000",
+            "diskless.report=host:80",
+        ] {
+            let d = DisklessArgs::from_cmdline(&Cmdline::parse(bad));
+            assert_eq!((d.report, d.invalid.len()), (None, 1), "{bad}");
+        }
     }
 }
