@@ -168,8 +168,9 @@ async fn connection(svc: Arc<Service>, s: TcpStream, peer: SocketAddr) -> Result
         loop {
             let permit = slots.clone().acquire_owned().await.expect("never closed");
             let record = read_record(&mut rd, pool.take()).await?;
-            rpc::Call::parse(&record)?;
+            let call = rpc::Call::parse(&record)?;
             let idle = slots.available_permits() == IN_FLIGHT - 1 && rd.buffer().is_empty();
+            let quick = !is_data_call(call.prog, call.proc_);
             let (svc, sink, pool) = (svc.clone(), sink.clone(), pool.clone());
             let work = move || {
                 let mut out = pool.take();
@@ -188,7 +189,11 @@ async fn connection(svc: Arc<Service>, s: TcpStream, peer: SocketAddr) -> Result
                 sink.send(&o);
                 pool.put(o.buf);
             };
-            if idle && multi {
+            if idle && quick {
+                // Metadata syscalls on a local filesystem take microseconds:
+                // cheaper right here than any hand-off to another thread.
+                work();
+            } else if idle && multi {
                 tokio::task::block_in_place(work);
             } else {
                 tokio::task::spawn_blocking(work);
@@ -202,6 +207,11 @@ async fn connection(svc: Arc<Service>, s: TcpStream, peer: SocketAddr) -> Result
         unsafe { libc::shutdown(rd.get_ref().as_raw_fd(), libc::SHUT_RDWR) };
     }
     res
+}
+
+/// READ, WRITE and COMMIT may wait for the disk: never on the reactor.
+fn is_data_call(prog: u32, proc_: u32) -> bool {
+    prog == crate::nfs3::PROGRAM && matches!(proc_, 6 | 7 | 21)
 }
 
 /// One record; its buffer comes from the pool and is filled without
