@@ -97,10 +97,12 @@ async fn handle(
         .unwrap_or_else(|e| Err(ResolveError::Io(e.to_string())));
     let (body, generated) = match found {
         Ok(v) => {
-            let name = String::from_utf8_lossy(&names::percent_decode(&path)).into_owned();
-            state
-                .status
-                .file_sent(ip, &name, "http", node_status::now_ms());
+            if !head {
+                let name = String::from_utf8_lossy(&names::percent_decode(&path)).into_owned();
+                state
+                    .status
+                    .file_sent(ip, &name, "http", node_status::now_ms());
+            }
             v
         }
         Err(ResolveError::NotFound(_)) => {
