@@ -8,7 +8,8 @@ use crate::netns::Netns;
 use crate::ssh::{Ssh, SshKey};
 use crate::stack::{self, BootPath, OurNode, OurOptions, OurStack};
 use crate::vm::{Vm, VmConfig};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 fn nodes() -> Vec<OurNode> {
@@ -31,11 +32,13 @@ pub fn run(exec: Option<String>) -> Result<i32> {
     if !is_root() {
         bail!("the demo needs root (network namespaces, taps, apt-get): run it with sudo");
     }
-    eprintln!("==> diskless demo: checking packages, kernel and node root (cached after the first run; the first run builds a kernel and a Debian root, ~15 min)");
+    eprintln!("==> diskless demo: checking packages, kernel and node root (cached after the first run; the first run installs Debian packages, builds a kernel and a Debian root: ~15 min on 2 cores)");
     crate::setup::run()?;
+    eprintln!("==> building our binaries if needed (the first build takes a few minutes)");
     let init_bin = stack::init_binary()?;
     let server_bin = stack::server_binary()?;
     let kernel = crate::kernel::custom_kernel()?;
+    eprintln!("    kernel: {}", kernel.bzimage.display());
     let key = SshKey::generate()?;
     eprintln!(
         "==> creating network namespace with bridge br0 (server 172.16.1.1/24, no route out)"
@@ -44,7 +47,7 @@ pub fn run(exec: Option<String>) -> Result<i32> {
     ns.add_tap("tap0")?;
     let nodes = nodes();
     eprintln!("==> unpacking the node root, installing diskless-init as /sbin/diskless-init, writing the inventory (cartman, kenny), starting diskless-server serve");
-    let ours = OurStack::start(
+    let ours = OurStack::start_with_cmdline(
         &ns,
         &OurOptions {
             kernel: kernel.bzimage.clone(),
@@ -55,6 +58,7 @@ pub fn run(exec: Option<String>) -> Result<i32> {
             init_bin,
             server_bin,
         },
+        stack::FAST_CMDLINE,
     )?;
     eprintln!(
         "    inventory: {}\n    server log: {}",
@@ -109,17 +113,32 @@ pub fn run(exec: Option<String>) -> Result<i32> {
     match &exec {
         Some(cmd) => {
             eprintln!("==> running on {}: {cmd}", node.hostname);
-            c.arg(format!("root@{}", node.ip)).arg(cmd);
+            c.arg("-o")
+                .arg("BatchMode=yes")
+                .arg(format!("root@{}", node.ip))
+                .arg(cmd)
+                .stdin(std::process::Stdio::null());
         }
-        None => {
+        None if std::io::stdin().is_terminal() => {
             eprintln!(
-                "==> shell on {} (root@{}); exit it to stop the node and the server",
+                "==> shell on {} (root@{}); type `exit` to stop the node and the server",
                 node.hostname, node.ip
             );
             c.arg("-t").arg(format!("root@{}", node.ip));
         }
+        None => {
+            // No terminal (a pipe, CI): the remote shell reads its commands
+            // from our stdin, so `echo uptime | diskless-qemu demo` works.
+            eprintln!(
+                "==> stdin is not a terminal: running the commands it carries on {} (root@{}), then stopping; use --exec CMD for one command",
+                node.hostname, node.ip
+            );
+            c.arg("-T").arg(format!("root@{}", node.ip));
+        }
     }
-    let st = c.status()?;
+    let st = c
+        .status()
+        .context("running ssh (install openssh-client: `diskless-qemu setup`)")?;
     eprintln!("==> stopping the node and diskless-server, removing the namespace");
     drop(vm);
     drop(ours);

@@ -21,6 +21,17 @@ const LDLINUX: &str = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
 pub const SYSLINUX_EFI: &str = "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi";
 const LDLINUX_E64: &str = "/usr/lib/syslinux/modules/efi64/ldlinux.e64";
 
+/// Kernel arguments the test bed's nodes get (beside the generated
+/// `root=`/`nfsroot=`/`ip=`/`init=`) from [`OurStack::start`].
+pub const NODE_CMDLINE: &str = "console=ttyS0";
+
+/// [`NODE_CMDLINE`] tuned for boot time on QEMU's `pc` machine under TCG
+/// (`bench boot`, the demo). `acpi=noirq`: PCI IRQ routing from the BIOS's
+/// `$PIR` table instead of evaluating the ACPI PCI link devices, whose AML
+/// cost 1.5–3.5 s under TCG with the custom kernel (ACPI itself stays on,
+/// for poweroff).
+pub const FAST_CMDLINE: &str = "console=ttyS0 acpi=noirq";
+
 /// One inventory node.
 #[derive(Debug, Clone)]
 pub struct OurNode {
@@ -71,6 +82,12 @@ impl OurStack {
     /// Lays out the boot root and node root, writes the inventory and starts
     /// the server in `ns`; returns once it says `ready:`.
     pub fn start(ns: &Netns, opts: &OurOptions) -> Result<OurStack> {
+        Self::start_with_cmdline(ns, opts, NODE_CMDLINE)
+    }
+
+    /// [`OurStack::start`] with `cmdline` as the cluster's kernel arguments
+    /// (e.g. [`FAST_CMDLINE`]).
+    pub fn start_with_cmdline(ns: &Netns, opts: &OurOptions, cmdline: &str) -> Result<OurStack> {
         let dir = std::env::temp_dir().join(format!("diskless-ours-{}", ns.name()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
@@ -84,7 +101,7 @@ impl OurStack {
         let uefi = prepare_boot(&boot, opts)?;
         std::fs::write(
             dir.join("inventory.toml"),
-            inventory(ns.server_ip(), &dir, opts, uefi.as_deref()),
+            inventory(ns.server_ip(), &dir, opts, uefi.as_deref(), cmdline),
         )?;
         let mut stack = OurStack {
             dir,
@@ -267,13 +284,19 @@ fn prepare_boot(boot: &Path, opts: &OurOptions) -> Result<Option<String>> {
 }
 
 /// The inventory for the namespace's nodes.
-pub fn inventory(server: &str, dir: &Path, opts: &OurOptions, uefi: Option<&str>) -> String {
+pub fn inventory(
+    server: &str,
+    dir: &Path,
+    opts: &OurOptions,
+    uefi: Option<&str>,
+    cmdline: &str,
+) -> String {
     let root = dir.join("root");
     let mut t = format!(
         "# written by diskless-qemu for a test-bed namespace\n\
          [cluster]\nname = \"testbed\"\nserver = \"{server}\"\nsubnet = \"172.16.1.0/24\"\n\
          boot_root = \"{boot}\"\nnfs_root = \"{root}\"\nkernel = \"bzImage\"\n\
-         boot_mode = \"direct\"\ncmdline = \"console=ttyS0\"\n\
+         boot_mode = \"direct\"\ncmdline = \"{cmdline}\"\n\
          nfs_options = \"vers=3,tcp,rsize=131072,wsize=131072\"\ninit = \"/sbin/diskless-init\"\n\
          ipxe_scripts = {ipxe}\n",
         boot = dir.join("boot").display(),
@@ -338,6 +361,26 @@ pub fn init_binary() -> Result<PathBuf> {
         bail!("building the static diskless-init failed ({st}); set DISKLESS_INIT_BIN to a prebuilt one");
     }
     Ok(ws.join("target/init-static/x86_64-unknown-linux-gnu/init/diskless-init"))
+}
+
+/// `diskless-server` built with the release profile (benchmarks: the peers'
+/// daemons are optimised builds too): `$DISKLESS_SERVER_BIN`, else
+/// `cargo build --release -p diskless-server` (fast when up to date).
+pub fn server_binary_release() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("DISKLESS_SERVER_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let ws = workspace();
+    eprintln!("==> building diskless-server (cargo build --release -p diskless-server; the first build takes a few minutes)");
+    let st = std::process::Command::new(cargo())
+        .current_dir(&ws)
+        .args(["build", "--quiet", "--release", "-p", "diskless-server"])
+        .status()
+        .context("running cargo to build diskless-server")?;
+    if !st.success() {
+        bail!("building diskless-server failed ({st}); set DISKLESS_SERVER_BIN to a prebuilt one");
+    }
+    Ok(ws.join("target/release/diskless-server"))
 }
 
 /// `diskless-server`: `$DISKLESS_SERVER_BIN`, else next to this executable

@@ -1,8 +1,8 @@
-//! End to end on UEFI: a node with OVMF firmware (QEMU's e1000 iPXE EFI ROM
-//! as its network driver) PXE-boots from our stack. The firmware's DHCP
-//! request carries option 93 = 7 (x64 UEFI), so our DHCP names the
-//! inventory's `loader_uefi` (Debian's `syslinux.efi`) instead of
-//! `pxelinux.0`; syslinux.efi fetches `ldlinux.e64`, the generated
+//! End to end on UEFI: a node with OVMF firmware PXE-boots from our stack.
+//! Its network boot is iPXE's EFI build (QEMU's `efi-e1000.rom`), whose
+//! DHCP request carries option 93 = 7 (x64 UEFI); with `ipxe_scripts =
+//! false` our DHCP names the inventory's `loader_uefi` (Debian's
+//! `syslinux.efi`) instead of `pxelinux.0`; syslinux.efi fetches `ldlinux.e64`, the generated
 //! `pxelinux.cfg/01-<mac>` and the custom kernel (EFI stub) over our TFTP,
 //! and the node comes up on our NFS root with diskless-init and sshd.
 //!

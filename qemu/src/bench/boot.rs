@@ -16,6 +16,12 @@ pub enum Stack {
     Both,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OurPath {
+    Ipxe,
+    Pxelinux,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Which stack serves the boot.
@@ -27,6 +33,15 @@ pub struct Args {
     /// Also send IPv6 router advertisements (iPXE otherwise waits ~13 s for IPv6).
     #[arg(long)]
     pub ra: bool,
+    /// Our stack's boot path: `ipxe` (per-node iPXE script, kernel over HTTP;
+    /// the fastest) or `pxelinux` (the seed's path: pxelinux.0 and the kernel
+    /// over TFTP). The seed stack always boots its own way (pxelinux).
+    #[arg(long, value_enum, default_value = "ipxe")]
+    pub path: OurPath,
+    /// Boot our stack with the plain `console=ttyS0` instead of
+    /// `stack::FAST_CMDLINE` (`acpi=noirq`), to see what the tuning buys.
+    #[arg(long)]
+    pub plain_cmdline: bool,
     /// Give up on a boot after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
@@ -40,7 +55,10 @@ pub fn run(args: Args) -> Result<()> {
     let runs = args.runs.max(1);
     // Our stack's binaries are built before any boot is timed.
     let ours_bins = if want(Stack::Ours) {
-        Some((crate::stack::init_binary()?, crate::stack::server_binary()?))
+        Some((
+            crate::stack::init_binary()?,
+            crate::stack::server_binary_release()?,
+        ))
     } else {
         None
     };
@@ -91,7 +109,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// One boot on our stack: the same firmware, kernel and root as the seed's,
-/// on the pxelinux path (diskless-server: DHCP+RA+SNTP, TFTP, NFS; diskless-init).
+/// on `--path` (diskless-server: DHCP+RA+SNTP, TFTP/HTTP, NFS; diskless-init).
 fn boot_ours(
     kernel: &std::path::Path,
     init: &std::path::Path,
@@ -108,17 +126,26 @@ fn boot_ours(
         mac: NODE.1.into(),
         ip: NODE.2.into(),
     };
-    let stack = OurStack::start(
+    let cmdline = if args.plain_cmdline {
+        crate::stack::NODE_CMDLINE
+    } else {
+        crate::stack::FAST_CMDLINE
+    };
+    let stack = OurStack::start_with_cmdline(
         &ns,
         &OurOptions {
             kernel: kernel.to_path_buf(),
             nodes: vec![node.clone()],
             ssh_pubkey: key.public_key()?,
-            path: BootPath::Pxelinux,
+            path: match args.path {
+                OurPath::Ipxe => BootPath::Ipxe,
+                OurPath::Pxelinux => BootPath::Pxelinux,
+            },
             uefi_loader: None,
             init_bin: init.to_path_buf(),
             server_bin: server.to_path_buf(),
         },
+        cmdline,
     )?;
     let mut vm = Vm::start(&VmConfig::pxe("ours-node", "tap0", &node.mac), &ns)?;
     let ssh = Ssh::new(&ns, &node.ip, &key);
