@@ -99,7 +99,13 @@ struct ServiceFile {
     fast_failure_secs: Option<u64>,
     backoff_initial_ms: Option<u64>,
     backoff_max_ms: Option<u64>,
+    startup_nice: Option<i32>,
 }
+
+/// `startup_nice` of the default rpcbind and gmond: nobody logs in through
+/// them, and on a slow or busy node their start-up (≈0.7 s of CPU under
+/// QEMU TCG) would otherwise delay sshd's by as much.
+pub const BACKGROUND_NICE: i32 = 10;
 
 /// The built-in services: whatever of rpcbind/portmap, gmond and sshd the
 /// root has. `exists` answers for paths in the node's root.
@@ -109,12 +115,17 @@ pub fn default_services(exists: &dyn Fn(&str) -> bool) -> Vec<ServiceSpec> {
     if let Some(p) = first(&["/usr/sbin/rpcbind", "/sbin/rpcbind"]) {
         let mut s = ServiceSpec::new("rpcbind", &[p, "-f", "-w"]);
         s.dirs = vec!["/run/rpcbind".into()];
+        s.startup_nice = BACKGROUND_NICE;
         out.push(s);
     } else if let Some(p) = first(&["/usr/sbin/portmap", "/sbin/portmap"]) {
-        out.push(ServiceSpec::new("rpcbind", &[p, "-f"]));
+        let mut s = ServiceSpec::new("rpcbind", &[p, "-f"]);
+        s.startup_nice = BACKGROUND_NICE;
+        out.push(s);
     }
     if let Some(p) = first(&["/usr/sbin/gmond", "/usr/local/sbin/gmond"]) {
-        out.push(ServiceSpec::new("gmond", &[p, "-f"]));
+        let mut s = ServiceSpec::new("gmond", &[p, "-f"]);
+        s.startup_nice = BACKGROUND_NICE;
+        out.push(s);
     }
     if let Some(p) = first(&["/usr/sbin/sshd", "/sbin/sshd"]) {
         let mut sshd = ServiceSpec::new("sshd", &[p, "-D"]);
@@ -231,6 +242,12 @@ impl Config {
                 }
                 _ => {}
             }
+            if let Some(n) = f.startup_nice.filter(|n| !(0..=19).contains(n)) {
+                bad(format!(
+                    "startup_nice = {n}: use 0 (none) to 19 (lowest priority)"
+                ));
+                continue;
+            }
             for a in &f.after {
                 if a.is_empty() {
                     bad("`after` has an empty entry".into());
@@ -264,6 +281,7 @@ impl Config {
                         .unwrap_or(d.fast_window),
                     max_fast_failures: f.max_fast_failures.unwrap_or(d.max_fast_failures).max(1),
                 },
+                startup_nice: f.startup_nice.unwrap_or(0),
             };
             match existing {
                 Some(i) => cfg.services[i] = spec,

@@ -50,6 +50,11 @@ pub struct ServiceSpec {
     /// Skip the service when this path exists (e.g. host keys present).
     pub unless_exists: Option<String>,
     pub backoff: Backoff,
+    /// Niceness (0–19) of a start during the boot's first
+    /// [`crate::supervisor::STARTUP_WINDOW`], lifted to 0 when it ends: a
+    /// daemon nobody waits for yields the CPU to the ones that make the
+    /// node reachable (systemd's StartupCPUWeight, in one number).
+    pub startup_nice: i32,
 }
 
 impl ServiceSpec {
@@ -64,6 +69,7 @@ impl ServiceSpec {
             dirs: vec![],
             unless_exists: None,
             backoff: Backoff::default(),
+            startup_nice: 0,
         }
     }
 }

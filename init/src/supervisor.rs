@@ -13,6 +13,9 @@ use std::time::Duration;
 
 const MOUNT_RETRY_FIRST: Duration = Duration::from_secs(1);
 const MOUNT_RETRY_MAX: Duration = Duration::from_secs(60);
+/// How long after init starts services begin with their `startup_nice`;
+/// then every such service is reniced to 0.
+pub const STARTUP_WINDOW: Duration = Duration::from_secs(5);
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +52,8 @@ pub struct Supervisor {
     /// When init started (for the "all spawned" milestone).
     t0: Duration,
     all_spawned_logged: bool,
+    /// End of the start-up window; `None` once the priorities were lifted.
+    startup_until: Option<Duration>,
     /// Orphans reaped so far (not services, not mount helpers).
     pub orphans_reaped: u64,
 }
@@ -75,6 +80,7 @@ impl Supervisor {
             stop_timeout: plan.stop_timeout,
             t0,
             all_spawned_logged: false,
+            startup_until: Some(now + STARTUP_WINDOW),
             orphans_reaped: 0,
         }
     }
@@ -92,6 +98,7 @@ impl Supervisor {
             self.start_clock(sys);
             self.start_mounts(sys, now);
             self.log_milestone(sys);
+            self.end_startup(sys, now);
         }
         if let Some(sd) = &mut self.shutdown {
             let live: Vec<Pid> = self.services.iter().filter_map(Service::pid).collect();
@@ -108,6 +115,9 @@ impl Supervisor {
         if let Some(sd) = &self.shutdown {
             d.extend(sd.deadline());
         } else {
+            if self.services.iter().any(|s| s.spec.startup_nice != 0) {
+                d.extend(self.startup_until);
+            }
             for s in &self.services {
                 if let State::Backoff { until } = s.state {
                     d.push(until);
@@ -120,6 +130,29 @@ impl Supervisor {
             }
         }
         d.into_iter().min()
+    }
+
+    /// At the end of the start-up window, niced services get normal priority.
+    fn end_startup(&mut self, sys: &mut dyn Sys, now: Duration) {
+        match self.startup_until {
+            Some(until) if until <= now => self.startup_until = None,
+            _ => return,
+        }
+        let mut lifted = vec![];
+        for s in self.services.iter().filter(|s| s.spec.startup_nice != 0) {
+            if let Some(pid) = s.pid() {
+                match sys.renice_group(pid, 0) {
+                    Ok(()) => lifted.push(s.spec.name.as_str()),
+                    Err(e) => warn!("{}: could not renice pid {pid} to 0: {e}", s.spec.name),
+                }
+            }
+        }
+        if !lifted.is_empty() {
+            info!(
+                "start-up over: {} back to normal priority",
+                lifted.join(", ")
+            );
+        }
     }
 
     fn start_clock(&mut self, sys: &mut dyn Sys) {
@@ -252,14 +285,24 @@ impl Supervisor {
             ("HOME".into(), "/".into()),
         ];
         env.extend(svc.spec.env.iter().cloned());
+        let starting_up = self.startup_until.is_some_and(|u| now < u);
         let spec = SpawnSpec {
             argv: svc.spec.argv.clone(),
             env,
+            nice: if starting_up {
+                svc.spec.startup_nice
+            } else {
+                0
+            },
         };
         match sys.spawn(&spec) {
             Ok(pid) => {
                 svc.started(pid, now);
-                info!("started {name} (pid {pid}): {}", spec.argv.join(" "));
+                let nice = match spec.nice {
+                    0 => String::new(),
+                    n => format!(", nice {n} during start-up"),
+                };
+                info!("started {name} (pid {pid}{nice}): {}", spec.argv.join(" "));
             }
             Err(e) => {
                 let d = svc.spawn_failed(now, &e);

@@ -106,6 +106,8 @@ impl MountArgs {
 pub struct SpawnSpec {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Niceness the program starts with (0: init's own).
+    pub nice: i32,
 }
 
 /// What `reboot(2)` should do at the end of a shutdown.
@@ -170,6 +172,9 @@ pub trait Sys {
     /// Forks a child that runs [`crate::clock::run`] and exits with 0 when
     /// the clock was set, 1 when not.
     fn spawn_clock(&mut self, job: &crate::clock::ClockJob) -> io::Result<Pid>;
+    /// Sets the niceness of every process and thread in process group `pgid`
+    /// (a service is its own group: it starts with setsid).
+    fn renice_group(&mut self, pgid: Pid, nice: i32) -> io::Result<()>;
     /// `pid` -1 means every process but init.
     fn kill(&mut self, pid: Pid, sig: Signal) -> io::Result<()>;
     /// Blocks until a signal arrives, children exit, or `timeout` passes;

@@ -4,7 +4,7 @@ use crate::boot;
 use crate::clock::ClockJob;
 use crate::plan::{self, Facts, Step};
 use crate::service::State;
-use crate::supervisor::{ClockState, MountState, Supervisor};
+use crate::supervisor::{ClockState, MountState, Supervisor, STARTUP_WINDOW};
 use crate::sys::fake::{Behaviour, Call, FakeSys};
 use crate::sys::{RebootCmd, Signal, Sys};
 use std::time::Duration;
@@ -411,4 +411,49 @@ fn hostname_falls_back_to_etc_hostname() {
     sys.hostname = "dhcpname".into();
     run(&mut sys, 0);
     assert!(!sys.calls.iter().any(|c| matches!(c, Call::SetHostname(_))));
+}
+
+#[test]
+fn background_daemons_yield_to_sshd_during_start_up() {
+    let mut sys = node();
+    let mut sup = run(&mut sys, 1);
+    assert_eq!(
+        sys.niced,
+        [
+            ("/usr/sbin/rpcbind".to_string(), 10),
+            ("/usr/sbin/gmond".to_string(), 10)
+        ],
+        "sshd starts at normal priority"
+    );
+    let renices = |sys: &FakeSys| {
+        sys.calls
+            .iter()
+            .filter(|c| matches!(c, Call::Renice(_, 0)))
+            .count()
+    };
+    assert_eq!(renices(&sys), 0);
+    let t0 = sys.mono;
+    for _ in 0..20 {
+        sup.tick(&mut sys);
+    }
+    assert_eq!(
+        renices(&sys),
+        2,
+        "both lifted to 0 at the end of the window"
+    );
+    assert!(sys.mono - t0 <= STARTUP_WINDOW, "{:?}", sys.mono - t0);
+    // A restart after the window starts at normal priority.
+    let gmond = sup.service("gmond").unwrap().pid().unwrap();
+    sys.kill(gmond, Signal::Kill).unwrap();
+    for _ in 0..5 {
+        sup.tick(&mut sys);
+    }
+    assert_eq!(sys.niced.len(), 2, "{:?}", sys.niced);
+    assert!(
+        names(&sys)
+            .iter()
+            .filter(|n| *n == "/usr/sbin/gmond")
+            .count()
+            >= 2
+    );
 }

@@ -119,6 +119,7 @@ fn emergency(sys: &mut dyn Sys) {
         let spec = SpawnSpec {
             argv: vec!["/bin/sh".into()],
             env: vec![("PATH".into(), "/sbin:/bin".into())],
+            nice: 0,
         };
         if let Ok(pid) = sys.spawn(&spec) {
             loop {

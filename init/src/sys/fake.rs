@@ -28,6 +28,7 @@ pub enum Call {
     SpawnMount(String),
     SpawnClock(std::net::IpAddr),
     Kill(Pid, Signal),
+    Renice(Pid, i32),
     FinitModule(String),
     Dhcp(String),
     SetIpv4(String, Ipv4Addr, Ipv4Addr),
@@ -67,6 +68,8 @@ pub struct FakeSys {
     pub dhcp_reply: Option<UdpReply>,
     /// Module file → errno its `finit_module` fails with.
     pub module_errno: BTreeMap<String, i32>,
+    /// (argv0, niceness) of every program spawned with a non-zero nice.
+    pub niced: Vec<(String, i32)>,
     /// How long the clock helper takes (it then reports success).
     pub clock_helper_time: Duration,
     /// Signals delivered when the virtual clock reaches the given time.
@@ -239,6 +242,9 @@ impl Sys for FakeSys {
     fn spawn(&mut self, spec: &SpawnSpec) -> io::Result<Pid> {
         let argv0 = spec.argv.first().cloned().unwrap_or_default();
         self.calls.push(Call::Spawn(spec.argv.clone()));
+        if spec.nice != 0 {
+            self.niced.push((argv0.clone(), spec.nice));
+        }
         if !self.exists(&argv0) {
             return Err(enoent());
         }
@@ -278,6 +284,10 @@ impl Sys for FakeSys {
         let took = self.clock_helper_time;
         self.schedule_exit(pid, self.mono + took, ExitStatus::Code(0));
         Ok(pid)
+    }
+    fn renice_group(&mut self, pgid: Pid, nice: i32) -> io::Result<()> {
+        self.calls.push(Call::Renice(pgid, nice));
+        Ok(())
     }
     fn kill(&mut self, pid: Pid, sig: Signal) -> io::Result<()> {
         self.calls.push(Call::Kill(pid, sig));

@@ -288,6 +288,13 @@ impl Sys for LinuxSys {
             }
         }
     }
+    fn renice_group(&mut self, pgid: Pid, nice: i32) -> io::Result<()> {
+        // SAFETY: plain syscall; PRIO_PGRP covers every thread of the group.
+        if unsafe { libc::setpriority(libc::PRIO_PGRP, pgid as libc::id_t, nice) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
     fn kill(&mut self, pid: Pid, sig: Signal) -> io::Result<()> {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), to_nix(sig)).map_err(nix_err)
     }
@@ -445,6 +452,9 @@ fn spawn(spec: &SpawnSpec) -> io::Result<Pid> {
             libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             libc::setsid();
+            if spec.nice != 0 {
+                libc::setpriority(libc::PRIO_PROCESS, 0, spec.nice);
+            }
             libc::chdir(root.as_ptr());
             let fd = libc::open(devnull.as_ptr(), libc::O_RDONLY);
             if fd > 0 {
@@ -468,6 +478,7 @@ mod tests {
         let spec = SpawnSpec {
             argv: vec!["/bin/sh".into(), "-c".into(), "exit $CODE".into()],
             env: vec![("CODE".into(), "3".into())],
+            nice: 0,
         };
         let pid = sys.spawn(&spec).unwrap();
         let mut got = None;
@@ -487,6 +498,7 @@ mod tests {
         let missing = SpawnSpec {
             argv: vec!["/nonexistent/daemon".into()],
             env: vec![],
+            nice: 0,
         };
         let e = sys.spawn(&missing).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);

@@ -7,15 +7,23 @@
 //! The root's fstab has the seed's `proc`/`tmp`/`sys` lines but no `/culc`:
 //! without an NFS server the seed's `mount /culc` would block its boot for
 //! minutes (that is the seed's design flaw, not a fair race).
+//!
+//! The SSH banner is polled every 20 ms (a refused connect costs nothing),
+//! so its figure is not rounded up to a coarse retry interval. For ours the
+//! guest's own "all services spawned N ms after init start" is reported
+//! too: it starts at init's first instruction, not at the kernel's
+//! "Run … as init process" line (the difference is exec of a cold binary).
 
 use crate::netns::Netns;
 use crate::ssh::{Ssh, SshKey};
 use crate::vm::{Nic, NicModel, Vm, VmConfig};
 use crate::{kernel, rootfs};
 use anyhow::{bail, Context, Result};
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const RCINIT: &str = include_str!("../../peers/seed/Rcinit");
 const INITTAB: &str = include_str!("../../peers/seed/inittab");
@@ -29,7 +37,7 @@ const NODE_IP: &str = "172.16.1.10";
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Boots per init (medians are reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     pub runs: u32,
     /// The static diskless-init to test (default: $DISKLESS_INIT_BIN, else
     /// target/x86_64-unknown-linux-gnu/init/diskless-init).
@@ -55,6 +63,44 @@ enum Which {
 struct Sample {
     spawned: f64,
     banner: f64,
+    /// Ours only: init's own log, init start → all services spawned.
+    guest_spawned: Option<f64>,
+}
+
+/// Connects to port 22 every 20 ms until a line starting with `SSH-`
+/// arrives; returns when it did.
+fn wait_banner(ns: &Netns, vm: &mut Vm, timeout: Duration) -> Result<Duration> {
+    let addr: SocketAddr = format!("{NODE_IP}:22").parse()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = ns.run_in(move || -> Option<()> {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+            let mut buf = [0u8; 64];
+            let mut line = Vec::new();
+            while !line.contains(&b'\n') && line.len() < 255 {
+                let n = s.read(&mut buf).ok().filter(|&n| n > 0)?;
+                line.extend_from_slice(&buf[..n]);
+            }
+            line.starts_with(b"SSH-").then_some(())
+        })?;
+        if got.is_some() {
+            return Ok(vm.started().elapsed());
+        }
+        if Instant::now() >= deadline || !vm.is_running() {
+            bail!("no SSH banner within {timeout:?}\n{}", vm.diagnostics());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// "all services spawned (3 running) 93.7 ms after init start" → 0.0937.
+fn guest_spawned(console: &str) -> Option<f64> {
+    let l = console
+        .lines()
+        .find(|l| l.contains("diskless-init: all services spawned"))?;
+    let ms = l.split(") ").nth(1)?.split(" ms").next()?;
+    ms.trim().parse::<f64>().ok().map(|v| v / 1e3)
 }
 
 fn init_bin(args: &Args) -> Result<PathBuf> {
@@ -119,24 +165,24 @@ fn boot(which: Which, bz: &Path, img: &Path, key: &SshKey, args: &Args) -> Resul
         "-device".to_string(),
         "virtio-blk-pci,drive=root".to_string(),
     ]);
-    if !args.no_rng {
-        cfg.extra_args
-            .extend(["-device".to_string(), "virtio-rng-pci".to_string()]);
-    }
+    cfg.rng = !args.no_rng;
     let mut vm = Vm::start(&cfg, &ns)?;
     let t_init = vm.wait_for("as init process", timeout)?;
     let spawned_pat = match which {
         Which::Ours => "diskless-init: all services spawned",
         Which::Seed => "diskless: services up",
     };
-    let ssh = Ssh::new(&ns, NODE_IP, key);
-    ssh.wait_banner(timeout)
-        .map_err(|e| anyhow::anyhow!("{e}\n{}", vm.diagnostics()))?;
-    let banner = vm.started().elapsed();
+    let banner = wait_banner(&ns, &mut vm, timeout)?;
     let spawned = vm.wait_for(spawned_pat, Duration::from_secs(5))?;
+    // The key works (the node is usable, not just listening).
+    Ssh::new(&ns, NODE_IP, key).check("true")?;
     Ok(Sample {
         spawned: (spawned.saturating_sub(t_init)).as_secs_f64(),
         banner: (banner.saturating_sub(t_init)).as_secs_f64(),
+        guest_spawned: match which {
+            Which::Ours => guest_spawned(&vm.console_text()),
+            Which::Seed => None,
+        },
     })
 }
 
@@ -166,8 +212,12 @@ pub fn run(args: Args) -> Result<()> {
             (Which::Seed, &mut seed, "seed Rcinit"),
         ] {
             let s = boot(which, &k.bzimage, &img, &key, &args)?;
+            let guest = s
+                .guest_spawned
+                .map(|g| format!(" (init's own clock: {:.1} ms)", g * 1e3))
+                .unwrap_or_default();
             eprintln!(
-                "run {}: {name}: services spawned {:.0} ms, SSH banner {:.0} ms after init start",
+                "run {}: {name}: services spawned {:.0} ms{guest}, SSH banner {:.0} ms after init start",
                 i + 1,
                 s.spawned * 1e3,
                 s.banner * 1e3
@@ -179,8 +229,26 @@ pub fn run(args: Args) -> Result<()> {
     let med = |v: &[Sample], f: fn(&Sample) -> f64| median(v.iter().map(f).collect());
     let (os, ss) = (med(&ours, |s| s.spawned), med(&seed, |s| s.spawned));
     let (ob, sb) = (med(&ours, |s| s.banner), med(&seed, |s| s.banner));
-    println!("init start -> services spawned (median of {}): ours {:.0} ms, seed-rcinit {:.0} ms, ratio {:.2}x", ours.len(), os * 1e3, ss * 1e3, ss / os);
-    println!("init start -> SSH banner (median of {}):", ours.len());
+    let og = median(ours.iter().filter_map(|s| s.guest_spawned).collect());
+    let n = ours.len();
+    println!("medians of {n} boots each (TCG; ms after the kernel's \"Run … as init process\"):");
+    println!("                                 diskless-init   seed Rcinit   ratio");
+    println!(
+        "  init start -> services spawned {:>10.0} ms {:>10.0} ms {:>6.2}x",
+        os * 1e3,
+        ss * 1e3,
+        ss / os
+    );
+    println!(
+        "  init start -> SSH banner       {:>10.0} ms {:>10.0} ms {:>6.2}x",
+        ob * 1e3,
+        sb * 1e3,
+        sb / ob
+    );
+    println!(
+        "  (ours by init's own clock, first instruction -> services spawned: {:.1} ms; goals: 20 ms, SSH 1500 ms)",
+        og * 1e3
+    );
     println!(
         "ours {:.0} ms, seed-rcinit {:.0} ms, ratio {:.2}x",
         ob * 1e3,
