@@ -259,6 +259,9 @@ impl Dhcp {
         if info.pxe {
             reply::add_pxe_echo(&mut m, msg);
         }
+        if info.firmware == Firmware::Ipxe && file.is_some() {
+            reply::add_ipxe_no_pxedhcp(&mut m);
+        }
         (m, file)
     }
 
