@@ -259,9 +259,6 @@ impl Dhcp {
         if info.pxe {
             reply::add_pxe_echo(&mut m, msg);
         }
-        if info.firmware == Firmware::Ipxe && file.is_some() {
-            reply::add_ipxe_no_pxedhcp(&mut m);
-        }
         (m, file)
     }
 

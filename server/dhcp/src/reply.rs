@@ -145,17 +145,6 @@ pub fn add_pxe_echo(m: &mut Message, req: &Message) {
         .insert(DhcpOption::ClassIdentifier(b"PXEClient".to_vec()));
 }
 
-/// iPXE's encapsulated options (175), `no-pxedhcp` (176) = 1: this reply
-/// already names the boot file, so iPXE requests the address at once
-/// instead of waiting up to a second more for ProxyDHCP offers.
-pub fn add_ipxe_no_pxedhcp(m: &mut Message) {
-    m.opts_mut()
-        .insert(DhcpOption::Unknown(dhcproto::v4::UnknownOption::new(
-            OptionCode::from(175u8),
-            vec![176, 1, 1],
-        )));
-}
-
 /// PXE vendor options (43) for proxy replies: discovery control = 8, i.e.
 /// "boot file is in this reply, download it directly, no boot server
 /// discovery". Without it PXE ROMs ignore a proxy offer.

@@ -27,15 +27,6 @@ fn firmware_picks_the_loader() {
         "file field holds the URL too"
     );
     assert_eq!(r[108 + url.len()], 0);
-    // iPXE is told not to wait for ProxyDHCP offers (175.176 no-pxedhcp = 1).
-    assert_eq!(opt(&r, 175), Some(&[176u8, 1, 1][..]));
-    // Plain PXE firmware gets no iPXE options.
-    let (r, _) = reply_of(
-        &mut d,
-        &request(CARTMAN, ZERO, ZERO, false, &with(1, &[&uefi])),
-        Port::Dhcp,
-    );
-    assert_eq!(opt(&r, 175), None);
 }
 
 #[test]
