@@ -19,7 +19,7 @@ use diskless_common::cmdline::diskless::{DisklessArgs, ReportArg};
 use diskless_common::cmdline::Cmdline;
 use diskless_common::report::{Report, Stage, ACK};
 
-use crate::sys::Sys;
+use crate::sys::{Pid, Sys};
 use crate::{info, warn};
 
 /// Wait for the ack, per try.
@@ -83,19 +83,53 @@ pub fn build(
         .unwrap_or_else(|_| b"diskless-report 1\nstage services-up\n".to_vec())
 }
 
-/// Sends the report (called once, when every service has been spawned).
-pub fn services_up(sys: &mut dyn Sys, since_init: Duration, running: usize) {
-    let Some(to) = sys.read_file("/proc/cmdline").ok().and_then(|c| target(&c)) else {
-        return;
-    };
+/// A report ready to go: where to, and the datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportJob {
+    pub to: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
+/// The "services up" report for this boot, or `None` when there is no
+/// server to tell (or reporting is off).
+pub fn job(sys: &dyn Sys, since_init: Duration, running: usize) -> Option<ReportJob> {
+    let to = sys
+        .read_file("/proc/cmdline")
+        .ok()
+        .and_then(|c| target(&c))?;
     let host = sys.hostname().ok().filter(|h| !h.is_empty());
     let bytes = build(host, since_init, sys.monotonic(), running);
+    Some(ReportJob { to, bytes })
+}
+
+/// Called once, when every service has been spawned. The exchange runs in
+/// a forked helper (as the clock does): a silent server must not hold up
+/// PID 1's loop, which reaps and restarts services.
+/// Returns the helper's pid, if one was started.
+pub fn services_up(sys: &mut dyn Sys, since_init: Duration, running: usize) -> Option<Pid> {
+    let job = job(sys, since_init, running)?;
+    match sys.spawn_report(&job) {
+        Ok(pid) => Some(pid),
+        Err(e) => {
+            warn!(
+                "could not start the status report to {} ({e}); the boot goes on",
+                job.to
+            );
+            None
+        }
+    }
+}
+
+/// Sends the report and waits for the ack (bounded); runs in the helper.
+/// True when the server acknowledged it.
+pub fn send(sys: &mut dyn Sys, job: &ReportJob) -> bool {
+    let to = job.to;
     let mut last = String::from("no answer");
     for _ in 0..TRIES {
-        match sys.udp_exchange(to, &bytes, TIMEOUT) {
+        match sys.udp_exchange(to, &job.bytes, TIMEOUT) {
             Ok(a) if a == ACK => {
                 info!("reported services up to diskless-server at {to}");
-                return;
+                return true;
             }
             Ok(_) => last = "an answer that is not an ack".into(),
             Err(e) => last = e.to_string(),
@@ -105,6 +139,7 @@ pub fn services_up(sys: &mut dyn Sys, since_init: Duration, running: usize) {
         "could not report services up to {to} ({last}); the boot goes on, \
          `diskless-server status` will not show this node as init up"
     );
+    false
 }
 
 #[cfg(test)]
@@ -178,8 +213,10 @@ mod tests {
         s.udp_reply = Some(Box::new(|req: &[u8], _| {
             Report::parse(req).ok().map(|_| ACK.to_vec())
         }));
-        services_up(&mut s, Duration::from_millis(5), 2);
+        let j = job(&s, Duration::from_millis(5), 2).unwrap();
         let to: SocketAddr = "172.16.1.1:80".parse().unwrap();
+        assert_eq!(j.to, to);
+        assert!(send(&mut s, &j));
         assert_eq!(s.calls, [Call::Udp(to)]);
     }
 
@@ -187,7 +224,8 @@ mod tests {
     fn bounded_wait_when_nobody_answers() {
         let mut s = fake(Some("nfsroot=172.16.1.1:/r"));
         let t0 = s.mono;
-        services_up(&mut s, Duration::ZERO, 0);
+        let j = job(&s, Duration::ZERO, 0).unwrap();
+        assert!(!send(&mut s, &j));
         assert_eq!(s.calls.len(), TRIES);
         assert_eq!(s.mono - t0, TIMEOUT * TRIES as u32);
     }
@@ -201,5 +239,17 @@ mod tests {
         ));
         services_up(&mut s2, Duration::ZERO, 0);
         assert!(s.calls.is_empty() && s2.calls.is_empty());
+    }
+
+    #[test]
+    fn pid1_only_forks_the_helper() {
+        // The exchange (and its bounded wait) happens in the helper, so
+        // PID 1's clock does not move and no datagram leaves from PID 1.
+        let mut s = fake(Some("nfsroot=172.16.1.1:/r"));
+        let t0 = s.mono;
+        services_up(&mut s, Duration::ZERO, 1);
+        let to: SocketAddr = "172.16.1.1:80".parse().unwrap();
+        assert_eq!(s.calls, [Call::SpawnReport(to)]);
+        assert_eq!(s.mono, t0);
     }
 }

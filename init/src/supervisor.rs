@@ -56,6 +56,8 @@ pub struct Supervisor {
     startup_until: Option<Duration>,
     /// Orphans reaped so far (not services, not mount helpers).
     pub orphans_reaped: u64,
+    /// The status report helper while it runs (it logs its own outcome).
+    report_pid: Option<Pid>,
 }
 
 fn strerror(code: i32) -> String {
@@ -82,6 +84,7 @@ impl Supervisor {
             all_spawned_logged: false,
             startup_until: Some(now + STARTUP_WINDOW),
             orphans_reaped: 0,
+            report_pid: None,
         }
     }
 
@@ -259,7 +262,7 @@ impl Supervisor {
                 "all services spawned ({running} running) {:.1} ms after init start; diskless: services up",
                 at.saturating_sub(self.t0).as_secs_f64() * 1e3
             );
-            crate::report::services_up(sys, at.saturating_sub(self.t0), running);
+            self.report_pid = crate::report::services_up(sys, at.saturating_sub(self.t0), running);
         }
     }
 
@@ -357,6 +360,10 @@ impl Supervisor {
             }
             let d = svc.exited(status, now);
             report(&name, &d, &format!("pid {pid} {status}"));
+            return;
+        }
+        if self.report_pid == Some(pid) {
+            self.report_pid = None;
             return;
         }
         if self.clock == (ClockState::Running { pid }) {

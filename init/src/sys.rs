@@ -172,6 +172,9 @@ pub trait Sys {
     /// Forks a child that runs [`crate::clock::run`] and exits with 0 when
     /// the clock was set, 1 when not.
     fn spawn_clock(&mut self, job: &crate::clock::ClockJob) -> io::Result<Pid>;
+    /// Forks a child that runs [`crate::report::send`] and exits with 0 when
+    /// the server acknowledged the report, 1 when not.
+    fn spawn_report(&mut self, job: &crate::report::ReportJob) -> io::Result<Pid>;
     /// Sets the niceness of every process and thread in process group `pgid`
     /// (a service is its own group: it starts with setsid).
     fn renice_group(&mut self, pgid: Pid, nice: i32) -> io::Result<()>;

@@ -27,6 +27,7 @@ pub enum Call {
     Spawn(Vec<String>),
     SpawnMount(String),
     SpawnClock(std::net::IpAddr),
+    SpawnReport(std::net::SocketAddr),
     Kill(Pid, Signal),
     Renice(Pid, i32),
     FinitModule(String),
@@ -283,6 +284,13 @@ impl Sys for FakeSys {
         self.procs.insert(pid, ("sntp".into(), None));
         let took = self.clock_helper_time;
         self.schedule_exit(pid, self.mono + took, ExitStatus::Code(0));
+        Ok(pid)
+    }
+    fn spawn_report(&mut self, job: &crate::report::ReportJob) -> io::Result<Pid> {
+        self.calls.push(Call::SpawnReport(job.to));
+        let pid = self.new_pid();
+        self.procs.insert(pid, ("report".into(), None));
+        self.schedule_exit(pid, self.mono, ExitStatus::Code(0));
         Ok(pid)
     }
     fn renice_group(&mut self, pgid: Pid, nice: i32) -> io::Result<()> {

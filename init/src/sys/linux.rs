@@ -288,6 +288,18 @@ impl Sys for LinuxSys {
             }
         }
     }
+    fn spawn_report(&mut self, job: &crate::report::ReportJob) -> io::Result<Pid> {
+        // SAFETY: as in spawn_clock.
+        match unsafe { nix::unistd::fork() }.map_err(nix_err)? {
+            nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
+            nix::unistd::ForkResult::Child => {
+                let _ = SigSet::empty().thread_set_mask();
+                let acked = crate::report::send(&mut LinuxSys::new(), job);
+                // SAFETY: terminates the child without running destructors.
+                unsafe { libc::_exit(if acked { 0 } else { 1 }) }
+            }
+        }
+    }
     fn renice_group(&mut self, pgid: Pid, nice: i32) -> io::Result<()> {
         // SAFETY: plain syscall; PRIO_PGRP covers every thread of the group.
         if unsafe { libc::setpriority(libc::PRIO_PGRP, pgid as libc::id_t, nice) } != 0 {
