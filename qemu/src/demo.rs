@@ -29,7 +29,7 @@ fn nodes() -> Vec<OurNode> {
 
 /// Runs the demo; returns the exit code (the remote command's with `--exec`).
 pub fn run(exec: Option<String>) -> Result<i32> {
-    if !is_root() {
+    if !crate::is_root() {
         bail!("the demo needs root (network namespaces, taps, apt-get): run it with sudo");
     }
     eprintln!("==> diskless demo: checking packages, kernel and node root (cached after the first run; the first run installs Debian packages, builds a kernel and a Debian root: ~15 min on 2 cores)");
@@ -143,13 +143,4 @@ pub fn run(exec: Option<String>) -> Result<i32> {
     drop(vm);
     drop(ours);
     Ok(st.code().unwrap_or(1))
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
 }

@@ -27,3 +27,9 @@ pub mod vm;
 mod lock;
 
 pub use lock::{test_lock, TestLock};
+
+/// Whether we run with root's privileges (namespaces, taps, QEMU networking
+/// need them); tests that need root skip themselves otherwise.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}

@@ -13,14 +13,7 @@ use diskless_qemu::stack::{self, BootPath, OurNode, OurOptions, OurStack};
 use diskless_qemu::vm::{Vm, VmConfig};
 use diskless_qemu::{kernel, test_lock};
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use diskless_qemu::is_root;
 
 #[test]
 fn boot_completes_after_link_cut_for_5s_mid_boot() -> anyhow::Result<()> {

@@ -17,14 +17,7 @@ use diskless_qemu::stack::{self, BootPath, OurNode, OurOptions, OurStack};
 use diskless_qemu::vm::{Firmware, Vm, VmConfig};
 use diskless_qemu::{kernel, test_lock};
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use diskless_qemu::is_root;
 
 /// The server log with terminal colour sequences (`ESC [ … m`) removed.
 fn strip_ansi(s: &str) -> String {

@@ -33,14 +33,7 @@ echo DISKLESS-RC-DONE
 $bb poweroff -f
 "#;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use diskless_qemu::is_root;
 
 #[test]
 fn stock_kernel_unpacks_image_and_loads_the_listed_modules() -> anyhow::Result<()> {

@@ -21,14 +21,7 @@ use diskless_qemu::test_lock;
 use diskless_qemu::vm::{Boot, Nic, NicModel, Vm, VmConfig};
 use initramfs_support::{spec, stock};
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use diskless_qemu::is_root;
 
 #[test]
 fn two_nodes_stock_kernel_dhcp_nfs_root_with_private_tmpfs_overlays() -> anyhow::Result<()> {

@@ -11,10 +11,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use diskless_qemu::is_root;
 use diskless_qemu::netns::{Netns, Proc};
 use diskless_qemu::vm::{Nic, NicModel, Vm, VmConfig};
 use diskless_qemu::{kernel, rootfs, test_lock};
-use nfs_support::{is_root, server_bin};
+use nfs_support::server_bin;
 
 const NODE_IP: &str = "172.16.1.10";
 

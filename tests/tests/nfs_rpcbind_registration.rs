@@ -11,8 +11,9 @@ mod nfs_support;
 use std::path::Path;
 use std::time::Duration;
 
+use diskless_qemu::is_root;
 use diskless_qemu::netns::Netns;
-use nfs_support::{is_root, server_bin};
+use nfs_support::server_bin;
 
 fn inventory(dir: &Path) -> String {
     format!(

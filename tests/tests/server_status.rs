@@ -22,14 +22,7 @@ const SERVER: Ipv4Addr = Ipv4Addr::new(172, 16, 1, 1);
 const CARTMAN: Ipv4Addr = Ipv4Addr::new(172, 16, 1, 10);
 const STRANGER: Ipv4Addr = Ipv4Addr::new(172, 16, 1, 99);
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use diskless_qemu::is_root;
 
 fn inventory(dir: &std::path::Path) -> String {
     format!(

@@ -12,14 +12,7 @@ use std::time::Duration;
 
 const NODE_IP: &str = "172.16.1.10";
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use diskless_qemu::is_root;
 
 #[test]
 fn custom_kernel_boots_ext4_root_and_runs_a_command_over_ssh() -> anyhow::Result<()> {

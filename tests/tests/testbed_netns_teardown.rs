@@ -5,14 +5,7 @@
 use diskless_qemu::netns::Netns;
 use std::path::Path;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use diskless_qemu::is_root;
 
 #[test]
 fn namespace_has_bridge_no_route_out_and_is_torn_down_with_its_processes() -> anyhow::Result<()> {

@@ -7,14 +7,7 @@ use diskless_qemu::test_lock;
 use diskless_qemu::vm::{Firmware, Vm, VmConfig};
 use std::time::Duration;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use diskless_qemu::is_root;
 
 #[test]
 fn ovmf_starts_and_tries_pxe_on_the_e1000() -> anyhow::Result<()> {

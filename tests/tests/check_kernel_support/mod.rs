@@ -39,8 +39,7 @@ pub fn source() -> PathBuf {
 }
 
 pub fn stock() -> StockKernel {
-    let k = kernel::stock_kernel().expect("the test bed's stock kernel (diskless-qemu setup)");
-    k
+    kernel::stock_kernel().expect("the test bed's stock kernel (diskless-qemu setup)")
 }
 
 /// A fresh build directory for `make O=…`. Names are unique per test and

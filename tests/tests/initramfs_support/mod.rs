@@ -7,8 +7,7 @@ use diskless_initramfs::{Compression, ImageSpec};
 use diskless_qemu::kernel::{stock_kernel, StockKernel};
 
 pub fn stock() -> StockKernel {
-    let k = stock_kernel().expect("the test bed's stock kernel (diskless-qemu setup)");
-    k
+    stock_kernel().expect("the test bed's stock kernel (diskless-qemu setup)")
 }
 
 // Not every test binary that includes this module builds an image.

@@ -282,12 +282,3 @@ pub fn libnfs(tool: &str, args: &[&str]) -> (bool, Vec<u8>, String) {
 pub fn server_bin() -> PathBuf {
     diskless_tests::workspace_bin("diskless-server", "diskless-server")
 }
-
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
