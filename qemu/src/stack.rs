@@ -187,6 +187,21 @@ impl OurStack {
         }
     }
 
+    /// Switches every node to `boot_mode = "initramfs"` with `image` as the
+    /// initrd (`initrd.img` in the boot root), for a stock kernel, and
+    /// restarts the server on the new inventory.
+    pub fn use_initrd(&mut self, ns: &Netns, image: &[u8]) -> Result<()> {
+        std::fs::write(self.dir.join("boot/initrd.img"), image)?;
+        let inv = self.dir.join("inventory.toml");
+        let text = std::fs::read_to_string(&inv)?.replace(
+            "boot_mode = \"direct\"\n",
+            "boot_mode = \"initramfs\"\ninitrd = \"initrd.img\"\n",
+        );
+        std::fs::write(&inv, text)?;
+        self.stop_server();
+        self.start_server(ns)
+    }
+
     /// `GET /status` from the running server's HTTP service (the JSON body).
     pub fn http_status(&self, ns: &Netns) -> Result<String> {
         http_get(ns, ns.server_ip(), 80, "/status")
