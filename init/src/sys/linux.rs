@@ -258,47 +258,19 @@ impl Sys for LinuxSys {
         spawn(spec)
     }
     fn spawn_mount(&mut self, a: &MountArgs) -> io::Result<Pid> {
-        let a = a.clone();
-        // SAFETY: init is single-threaded; the child only makes syscalls and
-        // _exits, it never returns into Rust code that could unwind.
-        match unsafe { nix::unistd::fork() }.map_err(nix_err)? {
-            nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
-            nix::unistd::ForkResult::Child => {
-                let _ = SigSet::empty().thread_set_mask();
-                let _ = std::fs::create_dir_all(&a.target);
-                let code = match do_mount(&a) {
-                    Ok(()) => 0,
-                    Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
-                };
-                // SAFETY: terminates the child without running destructors.
-                unsafe { libc::_exit(code) }
+        fork_helper(|| {
+            let _ = std::fs::create_dir_all(&a.target);
+            match do_mount(a) {
+                Ok(()) => 0,
+                Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
             }
-        }
+        })
     }
     fn spawn_clock(&mut self, job: &crate::clock::ClockJob) -> io::Result<Pid> {
-        // SAFETY: as in spawn_mount; the child's Rust code only allocates,
-        // makes syscalls and logs, and leaves with _exit.
-        match unsafe { nix::unistd::fork() }.map_err(nix_err)? {
-            nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
-            nix::unistd::ForkResult::Child => {
-                let _ = SigSet::empty().thread_set_mask();
-                let set = crate::clock::run(&mut LinuxSys::new(), job);
-                // SAFETY: terminates the child without running destructors.
-                unsafe { libc::_exit(if set { 0 } else { 1 }) }
-            }
-        }
+        fork_helper(|| i32::from(!crate::clock::run(&mut LinuxSys::new(), job)))
     }
     fn spawn_report(&mut self, job: &crate::report::ReportJob) -> io::Result<Pid> {
-        // SAFETY: as in spawn_clock.
-        match unsafe { nix::unistd::fork() }.map_err(nix_err)? {
-            nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
-            nix::unistd::ForkResult::Child => {
-                let _ = SigSet::empty().thread_set_mask();
-                let acked = crate::report::send(&mut LinuxSys::new(), job);
-                // SAFETY: terminates the child without running destructors.
-                unsafe { libc::_exit(if acked { 0 } else { 1 }) }
-            }
-        }
+        fork_helper(|| i32::from(!crate::report::send(&mut LinuxSys::new(), job)))
     }
     fn renice_group(&mut self, pgid: Pid, nice: i32) -> io::Result<()> {
         // SAFETY: plain syscall; PRIO_PGRP covers every thread of the group.
@@ -480,39 +452,23 @@ fn spawn(spec: &SpawnSpec) -> io::Result<Pid> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spawn_reports_exit_code_and_missing_programs() {
-        let mut sys = LinuxSys::new();
-        let spec = SpawnSpec {
-            argv: vec!["/bin/sh".into(), "-c".into(), "exit $CODE".into()],
-            env: vec![("CODE".into(), "3".into())],
-            nice: 0,
-        };
-        let pid = sys.spawn(&spec).unwrap();
-        let mut got = None;
-        for _ in 0..100 {
-            for ev in sys.wait_events(Some(Duration::from_millis(50))) {
-                if let Event::Exited { pid: p, status } = ev {
-                    if p == pid {
-                        got = Some(status);
-                    }
-                }
-            }
-            if got.is_some() {
-                break;
-            }
+/// Forks a child of PID 1 that runs `work` with signals unblocked and exits
+/// with its code; the parent gets the child's pid. The mount, clock and
+/// report helpers run this way so nothing they wait on can block PID 1.
+fn fork_helper(work: impl FnOnce() -> i32) -> io::Result<Pid> {
+    // SAFETY: init is single-threaded; the child's Rust code only allocates,
+    // makes syscalls and logs, and leaves with _exit, never returning into
+    // code that could unwind.
+    match unsafe { nix::unistd::fork() }.map_err(nix_err)? {
+        nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
+        nix::unistd::ForkResult::Child => {
+            let _ = SigSet::empty().thread_set_mask();
+            let code = work();
+            // SAFETY: terminates the child without running destructors.
+            unsafe { libc::_exit(code) }
         }
-        assert_eq!(got, Some(ExitStatus::Code(3)));
-        let missing = SpawnSpec {
-            argv: vec!["/nonexistent/daemon".into()],
-            env: vec![],
-            nice: 0,
-        };
-        let e = sys.spawn(&missing).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::NotFound);
     }
 }
+
+#[cfg(test)]
+mod tests;
