@@ -5,52 +5,34 @@
 //!
 //! Needs root and QEMU (CI runs as root after `diskless-qemu setup`).
 
+mod e2e_support;
 mod initramfs_support;
 
 use std::time::Duration;
 
 use diskless_initramfs::{build, Compression};
-use diskless_qemu::netns::Netns;
-use diskless_qemu::ssh::{Ssh, SshKey};
-use diskless_qemu::stack::{self, BootPath, OurNode, OurOptions, OurStack};
+use diskless_qemu::ssh::Ssh;
+use diskless_qemu::stack::{self, BootPath, OurNode};
 use diskless_qemu::vm::{Vm, VmConfig};
-use diskless_qemu::{is_root, test_lock};
 use initramfs_support::{spec, stock};
 
 #[test]
 fn ipxe_fetches_stock_kernel_and_initrd_over_http_and_boots_to_ssh() -> anyhow::Result<()> {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces, QEMU taps)");
-        return Ok(());
-    }
-    let init_bin = stack::init_binary()?;
-    let server_bin = stack::server_binary()?;
-    let _slot = test_lock();
     let k = stock();
-    let mut s = spec(&k, &["e1000"], Compression::Gzip);
-    s.init = init_bin.clone();
-    let image = build(&s)?.bytes;
-
-    let key = SshKey::generate()?;
-    let ns = Netns::new("e2eird")?;
-    ns.add_tap("tap0")?;
     let node = OurNode {
         hostname: "stan".into(),
         mac: "52:54:00:00:00:51".into(),
         ip: "172.16.1.51".into(),
     };
-    let mut ours = OurStack::start(
-        &ns,
-        &OurOptions {
-            kernel: k.vmlinuz.clone(),
-            nodes: vec![node.clone()],
-            ssh_pubkey: key.public_key()?,
-            path: BootPath::Ipxe,
-            uefi_loader: None,
-            init_bin,
-            server_bin,
-        },
-    )?;
+    let kernel = k.vmlinuz.clone();
+    let Some((_slot, ns, key, mut ours)) =
+        e2e_support::one_node("e2eird", &node, || Ok(kernel), BootPath::Ipxe, None)?
+    else {
+        return Ok(());
+    };
+    let mut s = spec(&k, &["e1000"], Compression::Gzip);
+    s.init = stack::init_binary()?;
+    let image = build(&s)?.bytes;
     ours.use_initrd(&ns, &image)?;
 
     let mut cfg = VmConfig::pxe("e2eird-stan", "tap0", &node.mac);

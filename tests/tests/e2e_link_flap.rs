@@ -5,46 +5,32 @@
 //!
 //! Needs root and QEMU (CI runs as root after `diskless-qemu setup`).
 
+mod e2e_support;
+
 use std::time::Duration;
 
-use diskless_qemu::netns::Netns;
-use diskless_qemu::ssh::{Ssh, SshKey};
-use diskless_qemu::stack::{self, BootPath, OurNode, OurOptions, OurStack};
+use diskless_qemu::kernel;
+use diskless_qemu::ssh::Ssh;
+use diskless_qemu::stack::{BootPath, OurNode};
 use diskless_qemu::vm::{Vm, VmConfig};
-use diskless_qemu::{kernel, test_lock};
-
-use diskless_qemu::is_root;
 
 #[test]
 fn boot_completes_after_link_cut_for_5s_mid_boot() -> anyhow::Result<()> {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces, QEMU taps)");
-        return Ok(());
-    }
-    let init_bin = stack::init_binary()?;
-    let server_bin = stack::server_binary()?;
-    let _slot = test_lock();
-    let k = kernel::custom_kernel()?;
-    let key = SshKey::generate()?;
-    let ns = Netns::new("e2eflap")?;
-    ns.add_tap("tap0")?;
     let node = OurNode {
         hostname: "butters".into(),
         mac: "52:54:00:00:00:31".into(),
         ip: "172.16.1.31".into(),
     };
-    let ours = OurStack::start(
-        &ns,
-        &OurOptions {
-            kernel: k.bzimage.clone(),
-            nodes: vec![node.clone()],
-            ssh_pubkey: key.public_key()?,
-            path: BootPath::Pxelinux,
-            uefi_loader: None,
-            init_bin,
-            server_bin,
-        },
-    )?;
+    let Some((_slot, ns, key, ours)) = e2e_support::one_node(
+        "e2eflap",
+        &node,
+        || Ok(kernel::custom_kernel()?.bzimage),
+        BootPath::Pxelinux,
+        None,
+    )?
+    else {
+        return Ok(());
+    };
     let mut vm = Vm::start(&VmConfig::pxe("e2e-flap", "tap0", &node.mac), &ns)?;
     vm.wait_for("Linux version", Duration::from_secs(600))?;
     ns.link_set("tap0", false)?;

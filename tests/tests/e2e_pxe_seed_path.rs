@@ -7,46 +7,33 @@
 //!
 //! Needs root and QEMU (CI runs as root after `diskless-qemu setup`).
 
+mod e2e_support;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use diskless_qemu::netns::Netns;
-use diskless_qemu::ssh::{Ssh, SshKey};
-use diskless_qemu::stack::{self, BootPath, OurNode, OurOptions, OurStack};
+use diskless_qemu::kernel;
+use diskless_qemu::ssh::Ssh;
+use diskless_qemu::stack::{self, BootPath, OurNode};
 use diskless_qemu::vm::{Vm, VmConfig};
-use diskless_qemu::{kernel, test_lock};
-
-use diskless_qemu::is_root;
 
 #[test]
 fn node_boots_seed_path_from_our_stack() -> anyhow::Result<()> {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces, QEMU taps)");
-        return Ok(());
-    }
-    let init_bin = stack::init_binary()?;
-    let server_bin = stack::server_binary()?;
-    let _slot = test_lock();
-    let k = kernel::custom_kernel()?;
-    let key = SshKey::generate()?;
-    let ns = Netns::new("e2eseed")?;
-    ns.add_tap("tap0")?;
     let node = OurNode {
         hostname: "cartman".into(),
         mac: "52:54:00:70:91:b9".into(),
         ip: "172.16.1.10".into(),
     };
-    let mut ours = OurStack::start(
-        &ns,
-        &OurOptions {
-            kernel: k.bzimage.clone(),
-            nodes: vec![node.clone()],
-            ssh_pubkey: key.public_key()?,
-            path: BootPath::Pxelinux,
-            uefi_loader: None,
-            init_bin,
-            server_bin: server_bin.clone(),
-        },
-    )?;
+    let Some((_slot, ns, key, mut ours)) = e2e_support::one_node(
+        "e2eseed",
+        &node,
+        || Ok(kernel::custom_kernel()?.bzimage),
+        BootPath::Pxelinux,
+        None,
+    )?
+    else {
+        return Ok(());
+    };
+    let server_bin = stack::server_binary()?;
     let mut cfg = VmConfig::pxe("e2e-seed", "tap0", &node.mac);
     cfg.rtc_base = Some("2001-01-01".into());
     let mut vm = Vm::start(&cfg, &ns)?;

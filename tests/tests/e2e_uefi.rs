@@ -9,15 +9,14 @@
 //! Needs root, QEMU and the `ovmf` + `syslinux-efi` packages (CI runs as
 //! root after `diskless-qemu setup`).
 
+mod e2e_support;
+
 use std::time::Duration;
 
-use diskless_qemu::netns::Netns;
-use diskless_qemu::ssh::{Ssh, SshKey};
-use diskless_qemu::stack::{self, BootPath, OurNode, OurOptions, OurStack};
+use diskless_qemu::kernel;
+use diskless_qemu::ssh::Ssh;
+use diskless_qemu::stack::{self, BootPath, OurNode};
 use diskless_qemu::vm::{Firmware, Vm, VmConfig};
-use diskless_qemu::{kernel, test_lock};
-
-use diskless_qemu::is_root;
 
 /// The server log with terminal colour sequences (`ESC [ … m`) removed.
 fn strip_ansi(s: &str) -> String {
@@ -39,34 +38,21 @@ fn strip_ansi(s: &str) -> String {
 
 #[test]
 fn uefi_node_gets_the_uefi_loader_and_boots_to_ssh() -> anyhow::Result<()> {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces, QEMU taps)");
-        return Ok(());
-    }
-    let init_bin = stack::init_binary()?;
-    let server_bin = stack::server_binary()?;
-    let _slot = test_lock();
-    let k = kernel::custom_kernel()?;
-    let key = SshKey::generate()?;
-    let ns = Netns::new("e2euefi")?;
-    ns.add_tap("tap0")?;
     let node = OurNode {
         hostname: "butters".into(),
         mac: "52:54:00:00:00:31".into(),
         ip: "172.16.1.31".into(),
     };
-    let ours = OurStack::start(
-        &ns,
-        &OurOptions {
-            kernel: k.bzimage.clone(),
-            nodes: vec![node.clone()],
-            ssh_pubkey: key.public_key()?,
-            path: BootPath::Pxelinux,
-            uefi_loader: Some(stack::SYSLINUX_EFI.into()),
-            init_bin,
-            server_bin,
-        },
-    )?;
+    let Some((_slot, ns, key, ours)) = e2e_support::one_node(
+        "e2euefi",
+        &node,
+        || Ok(kernel::custom_kernel()?.bzimage),
+        BootPath::Pxelinux,
+        Some(stack::SYSLINUX_EFI.into()),
+    )?
+    else {
+        return Ok(());
+    };
     let mut cfg = VmConfig::pxe("e2e-uefi", "tap0", &node.mac);
     cfg.firmware = Firmware::Uefi;
     let mut vm = Vm::start(&cfg, &ns)?;
