@@ -343,6 +343,15 @@ fn workspace() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to the
+/// workspace when relative), else `<workspace>/target`.
+pub fn target_root() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => workspace().join(d),
+        _ => workspace().join("target"),
+    }
+}
+
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
@@ -354,6 +363,7 @@ pub fn init_binary() -> Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let ws = workspace();
+    let out = target_root().join("init-static");
     eprintln!("==> building the static diskless-init (cargo build --profile init, +crt-static; fast when up to date)");
     let st = std::process::Command::new(cargo())
         .current_dir(&ws)
@@ -368,14 +378,14 @@ pub fn init_binary() -> Result<PathBuf> {
             "--target",
             "x86_64-unknown-linux-gnu",
             "--target-dir",
-            "target/init-static",
         ])
+        .arg(&out)
         .status()
         .context("running cargo to build the static diskless-init")?;
     if !st.success() {
         bail!("building the static diskless-init failed ({st}); set DISKLESS_INIT_BIN to a prebuilt one");
     }
-    Ok(ws.join("target/init-static/x86_64-unknown-linux-gnu/init/diskless-init"))
+    Ok(out.join("x86_64-unknown-linux-gnu/init/diskless-init"))
 }
 
 /// `diskless-server` built with the release profile (benchmarks: the peers'
@@ -395,7 +405,7 @@ pub fn server_binary_release() -> Result<PathBuf> {
     if !st.success() {
         bail!("building diskless-server failed ({st}); set DISKLESS_SERVER_BIN to a prebuilt one");
     }
-    Ok(ws.join("target/release/diskless-server"))
+    Ok(target_root().join("release/diskless-server"))
 }
 
 /// `diskless-server`: `$DISKLESS_SERVER_BIN`, else next to this executable
@@ -425,5 +435,5 @@ pub fn server_binary() -> Result<PathBuf> {
     if !st.success() {
         bail!("building diskless-server failed ({st})");
     }
-    Ok(ws.join("target/debug/diskless-server"))
+    Ok(target_root().join("debug/diskless-server"))
 }

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use diskless_common::sntp::{Repr, Timestamp};
 use diskless_qemu::netns::Netns;
 use diskless_qemu::rootfs;
@@ -16,73 +16,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use diskless_qemu::is_root;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn newest_source(dir: &Path) -> SystemTime {
-    let mut newest = UNIX_EPOCH;
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            let t = if p.is_dir() {
-                newest_source(&p)
-            } else {
-                e.metadata()
-                    .and_then(|m| m.modified())
-                    .unwrap_or(UNIX_EPOCH)
-            };
-            newest = newest.max(t);
-        }
-    }
-    newest
-}
-
-/// The static `diskless-init` (profile `init`, `+crt-static`):
-/// `$DISKLESS_INIT_BIN`, else the workspace's build if it is newer than the
-/// sources, else built now into `target/init-static` (a separate target dir,
-/// so the running `cargo test` holds no lock we need).
+/// The static `diskless-init` (profile `init`, `+crt-static`), built by
+/// the test bed into its own target dir (so the running `cargo test` holds
+/// no lock it needs): see [`diskless_qemu::stack::init_binary`].
 pub fn init_binary() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("DISKLESS_INIT_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    let ws = workspace();
-    let src = newest_source(&ws.join("init/src")).max(newest_source(&ws.join("common/src")));
-    let fresh = |p: &Path| {
-        std::fs::metadata(p)
-            .and_then(|m| m.modified())
-            .map(|t| t >= src)
-            .unwrap_or(false)
-    };
-    let prebuilt = ws.join("target/x86_64-unknown-linux-gnu/init/diskless-init");
-    if fresh(&prebuilt) {
-        return Ok(prebuilt);
-    }
-    let own = ws.join("target/init-static/x86_64-unknown-linux-gnu/init/diskless-init");
-    if fresh(&own) {
-        return Ok(own);
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = std::process::Command::new(cargo)
-        .current_dir(&ws)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args([
-            "build",
-            "--profile",
-            "init",
-            "-p",
-            "diskless-init",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-            "--target-dir",
-            "target/init-static",
-        ])
-        .status()
-        .context("running cargo to build the static diskless-init")?;
-    if !st.success() {
-        bail!("building the static diskless-init failed ({st})");
-    }
-    Ok(own)
+    diskless_qemu::stack::init_binary()
 }
 
 /// Installs `init` as `/sbin/diskless-init` and the `reboot`/`poweroff`/
