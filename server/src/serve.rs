@@ -100,6 +100,26 @@ pub struct Args {
     /// inventory's `lease_file`, else /var/lib/diskless/dhcp.leases].
     #[arg(long, value_name = "FILE")]
     pub lease_file: Option<PathBuf>,
+    /// Where the per-node status (`diskless-server status`) is saved, so it
+    /// survives a restart [default: status.json beside the lease file].
+    #[arg(long, value_name = "FILE")]
+    pub status_file: Option<PathBuf>,
+}
+
+/// `--status-file`, else `status.json` in the lease file's directory.
+fn status_file(args: &Args, inv: &Inventory) -> PathBuf {
+    if let Some(p) = &args.status_file {
+        return p.clone();
+    }
+    let lease = args
+        .lease_file
+        .clone()
+        .or_else(|| inv.cluster.lease_file.clone())
+        .unwrap_or_else(|| PathBuf::from("/var/lib/diskless/dhcp.leases"));
+    lease
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("status.json")
 }
 
 /// The running services; each returns when `shutdown` turns true.
@@ -194,7 +214,12 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         inventory: ArcSwap::from_pointee(inv),
         files: ArcSwap::from_pointee(files),
     });
-    let status = Arc::new(Status::new(shared.clone()));
+    let status_path = status_file(&args, &shared.inventory.load());
+    let restored = crate::status::store::load(&status_path).unwrap_or_else(|e| {
+        warn!("status: {e}; starting with no node history");
+        Default::default()
+    });
+    let status = Arc::new(Status::new(shared.clone()).with_restored(restored));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut services = Services {
         set: JoinSet::new(),
@@ -317,6 +342,17 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+
+    // The status view, saved so it survives a restart.
+    services.spawn(
+        "status-file",
+        crate::status::store::keep_saved(
+            status.clone(),
+            status_path,
+            Duration::from_secs(2),
+            services.shutdown(),
+        ),
+    );
 
     // Further services bind and spawn here.
 

@@ -4,15 +4,16 @@
 //! Fed by events from the services (TFTP/HTTP file sent, NFS MOUNT, init's
 //! report over UDP — see [`listener`]); DHCP is read from the DHCP crate's
 //! own per-MAC events when the view is built. Only inventory node addresses
-//! are recorded, so memory is bounded by the inventory. In memory only:
-//! after a server restart every node shows nothing until it boots again or
-//! reports again.
+//! are recorded, so memory is bounded by the inventory. The view is saved
+//! to a small file ([`store`]) so that after a server restart every node
+//! still shows the stages it reached before, until it reaches them again.
 //!
 //! "Last stage" is the most recent event (ties go to the later stage), so a
 //! node that reboots shows `dhcp` again while the older stages keep their
 //! times until they are reached again.
 
 pub mod listener;
+pub mod store;
 pub mod table;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,8 +23,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use diskless_common::inventory::{Inventory, Node};
+use diskless_common::inventory::Node;
 use diskless_common::report::Report;
+use diskless_dhcp::events::Kind;
 use diskless_dhcp::Events;
 use diskless_tftp::{ResolveError, Resolver};
 use serde::{Deserialize, Serialize};
@@ -135,6 +137,8 @@ pub struct Status {
     nodes: Mutex<HashMap<Ipv4Addr, Record>>,
     dhcp: OnceLock<Arc<Events>>,
     started_ms: u64,
+    /// Stages saved by an earlier run of the server.
+    restored: store::Restored,
 }
 
 impl Status {
@@ -144,7 +148,14 @@ impl Status {
             nodes: Mutex::new(HashMap::new()),
             dhcp: OnceLock::new(),
             started_ms: now_ms(),
+            restored: store::Restored::new(),
         }
+    }
+
+    /// Starts from what an earlier run saved ([`store::load`]).
+    pub fn with_restored(mut self, restored: store::Restored) -> Status {
+        self.restored = restored;
+        self
     }
 
     /// DHCP's per-MAC events, once the DHCP service is bound.
@@ -248,27 +259,36 @@ impl Status {
             nodes: inv
                 .nodes
                 .iter()
-                .map(|n| node_status(&inv, n, map.get(&n.ip), dhcp))
+                .map(|n| {
+                    let saved = self
+                        .restored
+                        .get(&n.ip)
+                        .filter(|s| s.mac == n.mac.to_string());
+                    node_status(n, map.get(&n.ip), dhcp, saved)
+                })
                 .collect(),
         }
     }
 }
 
 fn node_status(
-    _inv: &Inventory,
     n: &Node,
     rec: Option<&Record>,
     dhcp: Option<&Arc<Events>>,
+    saved: Option<&store::Saved>,
 ) -> NodeStatus {
     let mut stages = BTreeMap::new();
     if let Some(e) = dhcp.and_then(|d| d.get(&n.mac)) {
-        // The DHCP crate keeps counts and the last event's second.
-        let what = if e.acked > 0 {
-            "ack"
-        } else if e.offered > 0 {
-            "offer"
-        } else {
-            "discover"
+        // The DHCP crate keeps the last event and its second.
+        let what = match e.last_kind {
+            Some(Kind::Seen) => "request seen",
+            Some(Kind::Offered) => "offer",
+            Some(Kind::Acked) => "ack",
+            Some(Kind::Nacked) => "nak",
+            Some(Kind::Declined) => "decline",
+            Some(Kind::Released) => "release",
+            Some(Kind::Informed) => "inform",
+            None => "discover",
         };
         let mut detail = what.to_string();
         if let Some(f) = &e.last_file {
@@ -293,6 +313,18 @@ fn node_status(
         if let Some((h, rep)) = &r.init {
             stages.insert(Stage::Init, h.clone());
             init = Some(rep.clone());
+        }
+    }
+    if let Some(saved) = saved {
+        for s in Stage::ALL {
+            if let Some(h) = store::newer(stages.get(&s), saved.stages.get(&s)) {
+                stages.insert(s, h);
+            }
+        }
+        let live_init = rec.and_then(|r| r.init.as_ref()).map(|(h, _)| h.at_ms);
+        let saved_init = saved.stages.get(&Stage::Init).map(|h| h.at_ms);
+        if saved_init > live_init {
+            init = saved.init.clone();
         }
     }
     let last = stages.iter().max_by_key(|(s, h)| (h.at_ms, **s));

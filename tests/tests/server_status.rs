@@ -277,6 +277,41 @@ fn status_follows_a_node_from_dhcp_to_init_up() {
     assert!(line.contains("init 398 ms"), "{table}");
     assert!(table.lines().any(|l| l.starts_with("kenny")), "{table}");
 
+    // A restart keeps the history: the status file (beside the lease
+    // file) is rewritten within seconds of a change, and read at start.
+    let saved = dir.join("status.json");
+    let t0 = std::time::Instant::now();
+    while !std::fs::read_to_string(&saved).is_ok_and(|t| t.contains("services up")) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{} never written",
+            saved.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = status_json(&bed)["nodes"][0]["stages"]["init"]["at_ms"].clone();
+    if let Some(mut p) = bed.server.take() {
+        p.kill();
+    }
+    let log2 = dir.join("server-restarted.log");
+    bed.server = Some(bed.srv.spawn(&argv, Some(&log2)).expect("restart server"));
+    let t0 = std::time::Instant::now();
+    let log2_text = || std::fs::read_to_string(&log2).unwrap_or_default();
+    while !log2_text().contains("ready:") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no restart\n{}",
+            log2_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let v = status_json(&bed);
+    let c = &v["nodes"][0];
+    assert_eq!(c["stage"], "init", "after a restart: {v:#}");
+    assert_eq!(c["stages"]["init"]["at_ms"], before, "{v:#}");
+    assert_eq!(c["init"]["timings_ms"]["init"], 398, "{v:#}");
+    assert!(v["nodes"][1]["stage"].is_null(), "{v:#}");
+
     // No server: one line that says what to do, exit 2.
     if let Some(mut p) = bed.server.take() {
         p.kill();

@@ -37,6 +37,9 @@ pub struct NodeEvents {
     pub last_ip: Option<Ipv4Addr>,
     /// Boot file we told it to fetch last.
     pub last_file: Option<String>,
+    /// The most recent event (a reply overwrites the request it answers),
+    /// so a node that reboots shows `Offered` again, not its old `Acked`.
+    pub last_kind: Option<Kind>,
     /// Unix seconds of the last event.
     pub last_time: u64,
 }
@@ -88,6 +91,7 @@ impl Events {
         if let Some(f) = file {
             e.last_file = Some(f.to_owned());
         }
+        e.last_kind = Some(kind);
         e.last_time = now;
     }
 

@@ -187,3 +187,93 @@ fn view_serializes_with_stage_names() {
     assert!(table.starts_with("NODE "), "{table}");
     assert!(table.contains("cartman  172.16.1.10  kernel"), "{table}");
 }
+
+#[test]
+fn dhcp_detail_is_the_last_message_not_the_furthest() {
+    let st = status();
+    let ev = Arc::new(Events::default());
+    st.attach_dhcp(ev.clone());
+    let mac = "00:18:f3:70:91:b9".parse().unwrap();
+    ev.record(mac, Some("cartman"), Kind::Acked, None, None, 100);
+    // The node reboots: an offer after the old ack.
+    ev.record(mac, Some("cartman"), Kind::Seen, None, None, 200);
+    ev.record(mac, Some("cartman"), Kind::Offered, None, None, 200);
+    let v = st.view();
+    assert_eq!(node(&v, "cartman").stages[&Stage::Dhcp].detail, "offer");
+}
+
+fn temp_file(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("diskless-status-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d.join("state/status.json")
+}
+
+#[test]
+fn history_survives_a_restart_through_the_status_file() {
+    let st = status();
+    st.file_sent(CARTMAN, "linux-cls1", "tftp", 1_000);
+    st.mounted(CARTMAN, "/home/common/cluster", 2_000);
+    st.reported(&st.node_at(CARTMAN).unwrap(), &report(), 3_000);
+    let path = temp_file("restart");
+    store::save(&path, &store::encode(&st.view())).unwrap();
+
+    // A new server: nothing live yet, the saved stages shown.
+    let again = status().with_restored(store::load(&path).unwrap());
+    let v = again.view();
+    let c = node(&v, "cartman");
+    assert_eq!(c.stage, Some(Stage::Init));
+    assert_eq!(c.at_ms, Some(3_000));
+    assert_eq!(c.init.as_ref().unwrap().timings_ms["init"], 398);
+    assert_eq!(c.stages.len(), 3);
+    assert!(node(&v, "stan").stage.is_none());
+
+    // Live events newer than the saved ones win.
+    again.file_sent(CARTMAN, "linux-cls1", "http", 9_000);
+    let v = again.view();
+    let c = node(&v, "cartman");
+    assert_eq!(c.stage, Some(Stage::Kernel));
+    assert_eq!(c.stages[&Stage::Kernel].detail, "kernel linux-cls1 (http)");
+    assert_eq!(c.stages[&Stage::Root].at_ms, 2_000);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
+}
+
+#[test]
+fn saved_stages_of_a_node_whose_mac_changed_are_dropped() {
+    let st = status();
+    st.file_sent(CARTMAN, "linux-cls1", "tftp", 1_000);
+    let mut view = st.view();
+    view.nodes[0].mac = "02:00:00:00:00:01".into();
+    let path = temp_file("mac");
+    store::save(&path, &store::encode(&view)).unwrap();
+    let again = status().with_restored(store::load(&path).unwrap());
+    assert!(node(&again.view(), "cartman").stage.is_none());
+    let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
+}
+
+#[test]
+fn missing_corrupt_or_foreign_status_files() {
+    let path = temp_file("bad");
+    assert!(store::load(&path).unwrap().is_empty());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    for (bytes, want) in [
+        (
+            &b"{\"version\": 1, \"nodes\": [{\"ip\": \"x\"}"[..],
+            "not a status file",
+        ),
+        (&b"\xff\xfe garbage"[..], "not a status file"),
+        (
+            &b"{\"version\": 99, \"saved_ms\": 0, \"nodes\": []}"[..],
+            "version 99",
+        ),
+    ] {
+        std::fs::write(&path, bytes).unwrap();
+        let e = store::load(&path).unwrap_err().to_string();
+        assert!(e.contains(want) && e.contains("status.json"), "{e}");
+    }
+    // A directory where the file should be: a read error, not a panic.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    assert!(store::load(&path).is_err());
+    assert!(store::save(&path, b"{}").is_err());
+    let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
+}
