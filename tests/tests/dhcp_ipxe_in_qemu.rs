@@ -4,26 +4,24 @@
 
 mod dhcp_support;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use dhcp_support::*;
-use diskless_qemu::netns::Netns;
+use diskless_qemu::netns::{Netns, Proc};
 use diskless_qemu::test_lock;
 use diskless_qemu::vm::{Vm, VmConfig};
 
-#[test]
-fn ipxe_rom_gets_address_and_script_url() -> anyhow::Result<()> {
-    let _slot = test_lock();
-    let ns = Netns::new("ipxe")?;
-    ns.add_tap("tap0")?;
-    let dir = TempDir::new("ipxe");
+/// `diskless-server serve` on `inventory` in `ns` (no NFS, an empty boot
+/// root), once its DHCP service listens; its log file.
+fn serve(ns: &Netns, dir: &TempDir, inventory: &str) -> anyhow::Result<(Proc, PathBuf)> {
     let inv = dir.path().join("inventory.toml");
-    std::fs::write(&inv, seed_inventory_text())?;
+    std::fs::write(&inv, inventory)?;
     let boot = dir.path().join("boot");
     std::fs::create_dir_all(&boot)?;
     let log = dir.path().join("server.log");
     let bin = server_bin();
-    let _server = ns.spawn(
+    let server = ns.spawn(
         &[
             bin.to_str().unwrap(),
             "serve",
@@ -37,13 +35,23 @@ fn ipxe_rom_gets_address_and_script_url() -> anyhow::Result<()> {
         ],
         Some(&log),
     )?;
-    let server_log = || std::fs::read_to_string(&log).unwrap_or_default();
     for _ in 0..200 {
-        if server_log().contains("DHCP listening") {
+        if std::fs::read_to_string(&log).is_ok_and(|l| l.contains("DHCP listening")) {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    Ok((server, log))
+}
+
+#[test]
+fn ipxe_rom_gets_address_and_script_url() -> anyhow::Result<()> {
+    let _slot = test_lock();
+    let ns = Netns::new("ipxe")?;
+    ns.add_tap("tap0")?;
+    let dir = TempDir::new("ipxe");
+    let (_server, log) = serve(&ns, &dir, &seed_inventory_text())?;
+    let server_log = || std::fs::read_to_string(&log).unwrap_or_default();
     let cfg = VmConfig::pxe("cartman", "tap0", CARTMAN_MAC);
     let mut vm = Vm::start(&cfg, &ns)?;
     let url = "http://172.16.1.1/boot.ipxe?mac=00-18-f3-70-91-b9";
@@ -100,37 +108,12 @@ fn ipxe_rom_boots_from_proxy_dhcp_beside_dnsmasq() -> anyhow::Result<()> {
         ],
         Some(&dns_log),
     )?;
-    let inv = dir.path().join("inventory.toml");
     let text = seed_inventory_text().replace(
         r#"dhcp_pool = "172.16.1.200-172.16.1.250""#,
         r#"dhcp_mode = "proxy""#,
     );
-    std::fs::write(&inv, text)?;
-    let boot = dir.path().join("boot");
-    std::fs::create_dir_all(&boot)?;
-    let log = dir.path().join("server.log");
-    let bin = server_bin();
-    let _server = ns.spawn(
-        &[
-            bin.to_str().unwrap(),
-            "serve",
-            "--inventory",
-            inv.to_str().unwrap(),
-            "--boot-root",
-            boot.to_str().unwrap(),
-            "--no-nfs",
-            "--lease-file",
-            dir.path().join("leases").to_str().unwrap(),
-        ],
-        Some(&log),
-    )?;
+    let (_server, log) = serve(&ns, &dir, &text)?;
     let server_log = || std::fs::read_to_string(&log).unwrap_or_default();
-    for _ in 0..200 {
-        if server_log().contains("DHCP listening") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let mut vm = Vm::start(&VmConfig::pxe("cartman", "tap0", CARTMAN_MAC), &ns)?;
     if vm.wait_for("boot.ipxe", Duration::from_secs(240)).is_err() {
         panic!(
