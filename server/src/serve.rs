@@ -71,6 +71,12 @@ pub struct Args {
     /// milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub tftp_timeout_ms: u64,
+    /// TFTP event loops: threads, each driving many transfers over a data
+    /// socket of its own. 0 means one per CPU, at most 4; 1 keeps TFTP on
+    /// a single core.
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub tftp_loops: u16,
     /// Memory for cached boot files, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub cache_mib: u64,
@@ -234,6 +240,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
             max_window: args.tftp_max_window.max(1),
             retries: args.tftp_retries,
             default_timeout: Duration::from_millis(args.tftp_timeout_ms.max(1)),
+            loops: usize::from(args.tftp_loops),
             ..Limits::default()
         };
         let resolver = Arc::new(StatusResolver {

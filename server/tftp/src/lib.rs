@@ -4,28 +4,29 @@
 //! Layers, smoltcp-style: [`wire`] parses and emits packets; [`transfer`]
 //! (with [`window`] and [`options`]) is the per-transfer state machine with
 //! time passed in; [`sessions`] keys transfers by client TID and holds
-//! their timers; [`io`] runs them all from one loop over batched sockets
-//! ([`mmsg`]). [`names`], [`confine`],
+//! their timers; [`server`] binds the sockets and runs a few event loops,
+//! each driving many transfers over batched sockets ([`mmsg`]). [`names`], [`confine`],
 //! [`cache`] and [`bootfiles`] turn a requested name into bytes, safely —
 //! they are shared with the HTTP service.
 
 pub mod bootfiles;
 pub mod cache;
 pub mod confine;
-pub mod io;
+mod event_loop;
 pub mod mmsg;
 pub mod names;
 pub mod netascii;
 pub mod options;
 pub mod resolvers;
+pub mod server;
 pub mod sessions;
 pub mod transfer;
 pub mod window;
 pub mod wire;
 
 pub use bootfiles::{BootFiles, ResolveError};
-pub use io::{Resolver, Stats, TftpServer};
 pub use options::Limits;
+pub use server::{Resolver, Stats, TftpServer};
 
 /// Shared byte buffers, as the [`mmsg`] batches take them.
 pub use bytes::Bytes;

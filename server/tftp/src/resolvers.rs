@@ -10,8 +10,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use bytes::Bytes;
 
 use crate::bootfiles::ResolveError;
-use crate::io::Resolver;
 use crate::options::{negotiate, Agreed, Limits};
+use crate::server::Resolver;
 use crate::wire::Mode;
 
 /// Threads resolving names; two keep one slow read from delaying every
