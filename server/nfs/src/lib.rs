@@ -6,6 +6,7 @@
 //! [`export`] and [`handle`] → [`service`] (one record in, one reply out)
 //! → [`io`] (tokio sockets).
 
+pub mod dir_cache;
 pub mod export;
 pub mod handle;
 pub mod handle_cache;

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::dir_cache::DirCache;
 use crate::export::{normalize, ExportError, ExportSpec, ExportTable};
 use crate::handle::Key;
 use crate::handle_cache::HandleCache;
@@ -31,6 +32,8 @@ pub struct Service {
     pub open_files: OpenFiles,
     /// Handles of directory entries by inode identity (READDIRPLUS).
     pub handles: HandleCache,
+    /// Whole directory listings, kept consistent by inotify.
+    pub dirs: DirCache,
     /// WRITE/COMMIT verifier: new at every start, so clients resend
     /// unstable writes a crashed server might have lost.
     pub verifier: [u8; 8],
@@ -69,6 +72,7 @@ impl Service {
             exports: RwLock::new(Arc::new(exports)),
             open_files: OpenFiles::default(),
             handles: HandleCache::default(),
+            dirs: DirCache::default(),
             verifier: v.to_be_bytes(),
             mounts: Mutex::new(BTreeSet::new()),
             on_mount: None,
@@ -105,6 +109,7 @@ impl Service {
         *self.exports.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
         self.open_files.clear();
         self.handles.clear();
+        self.dirs.clear();
     }
 
     /// Answers one call record into `out` (appended). An `Err` means the
@@ -174,7 +179,19 @@ impl Service {
                     zero_copy: zero_copy && !udp,
                     deferred: Default::default(),
                 };
-                if proc_(&ctx, &mut call.args, &mut w).is_err() {
+                let args = call.args.clone();
+                let res = proc_(&ctx, &mut call.args, &mut w);
+                if nfs3::modifies(call.proc_) {
+                    // Listings of the export may be out of date now, even
+                    // where inotify cannot tell (files opened by handle).
+                    if let Some(id) = nfs3::fh_arg(&mut args.clone())
+                        .ok()
+                        .and_then(crate::handle::export_id_hint)
+                    {
+                        self.dirs.invalidate_export(id);
+                    }
+                }
+                if res.is_err() {
                     w.buf.truncate(start);
                     rpc::accepted(&mut w, xid, Accept::GarbageArgs, (0, 0));
                     return Ok(None);

@@ -15,6 +15,13 @@ fn is_dir(st: &Stat) -> bool {
 
 pub fn getattr(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
     let fh = fh_arg(r)?;
+    if let Some(l) = ctx.svc.dirs.get(fh) {
+        if let Ok(export) = ctx.export_for(l.export_id) {
+            w.u32(0);
+            fattr(w, export, &l.attr);
+            return Ok(());
+        }
+    }
     match ctx
         .resolve(fh, OFlags::PATH)
         .and_then(|o| Ok((o.stat()?, o)))
@@ -64,9 +71,40 @@ pub fn lookup_in<'a>(
     })
 }
 
+/// LOOKUP answered from the directory's cached listing: a name it does
+/// not hold does not exist. `false` leaves the call to the filesystem
+/// (errors, `.`/`..`, entries without handle or with unsure attributes).
+fn cached_lookup(ctx: &Ctx, fh: &[u8], name: &[u8], w: &mut Writer) -> bool {
+    let Some(l) = ctx.svc.dirs.get(fh) else {
+        return false;
+    };
+    let Ok(export) = ctx.export_for(l.export_id) else {
+        return false;
+    };
+    if component(name).is_err() || !ctx.may(export, &l.attr, 1) {
+        return false;
+    }
+    match l.find(name) {
+        None => w.u32(Status::NoEnt as u32),
+        Some(e) => match (&e.fh, &e.attr) {
+            (Some(h), Some(st)) if !e.recheck => {
+                w.u32(0);
+                w.opaque(h);
+                post_stat(w, export, Some(st));
+            }
+            _ => return false,
+        },
+    }
+    post_stat(w, export, Some(&l.attr));
+    true
+}
+
 pub fn lookup(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
     let fh = fh_arg(r)?;
     let name = name_arg(r)?;
+    if cached_lookup(ctx, fh, name, w) {
+        return Ok(());
+    }
     let dir = match ctx.resolve(fh, OFlags::PATH) {
         Ok(d) => d,
         Err(s) => {
@@ -128,6 +166,14 @@ pub fn access_bits(cred: &crate::rpc::Cred, st: &Stat, writable: bool) -> u32 {
 pub fn access(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
     let fh = fh_arg(r)?;
     let want = r.u32()?;
+    if let Some(l) = ctx.svc.dirs.get(fh) {
+        if let Ok(export) = ctx.export_for(l.export_id) {
+            w.u32(0);
+            post_stat(w, export, Some(&l.attr));
+            w.u32(want & access_bits(&ctx.cred, &l.attr, export.writable));
+            return Ok(());
+        }
+    }
     match ctx
         .resolve(fh, OFlags::PATH)
         .and_then(|o| Ok((o.stat()?, o)))
