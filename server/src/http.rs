@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use diskless_tftp::{names, ResolveError, Stats};
-use http_body_util::Full;
 use hyper::header::{
     HeaderValue, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE,
 };
@@ -18,6 +17,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
+
+mod sending;
+
+use sending::Sending;
 
 use crate::generated::BootResolver;
 use crate::status::{self as node_status, Status};
@@ -55,10 +58,10 @@ pub async fn run(
     }
 }
 
-type Resp = Response<Full<Bytes>>;
+type Resp = Response<Sending>;
 
 fn simple(status: StatusCode, text: &str) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
+    let mut r = Response::new(Sending::new(Bytes::from(format!("{text}\n"))));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
@@ -96,15 +99,7 @@ async fn handle(
         .await
         .unwrap_or_else(|e| Err(ResolveError::Io(e.to_string())));
     let (body, generated) = match found {
-        Ok(v) => {
-            if !head {
-                let name = String::from_utf8_lossy(&names::percent_decode(&path)).into_owned();
-                state
-                    .status
-                    .file_sent(ip, &name, "http", node_status::now_ms());
-            }
-            v
-        }
+        Ok(v) => v,
         Err(ResolveError::NotFound(_)) => {
             info!(client = %peer, %path, "http: not found");
             return Ok(simple(StatusCode::NOT_FOUND, "not found"));
@@ -137,7 +132,17 @@ async fn handle(
     };
     info!(client = %peer, %path, bytes = slice.len(), "http: sending");
     let n = slice.len();
-    let mut r = Response::new(Full::new(if head { Bytes::new() } else { slice }));
+    let body = if head {
+        Sending::new(Bytes::new())
+    } else {
+        // The status view's "loader"/"kernel" time is when the file was sent.
+        let name = String::from_utf8_lossy(&names::percent_decode(&path)).into_owned();
+        let st = state.status.clone();
+        Sending::with_done(slice, move || {
+            st.file_sent(ip, &name, "http", node_status::now_ms())
+        })
+    };
+    let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(CONTENT_LENGTH, HeaderValue::from(n));
@@ -175,7 +180,7 @@ fn status(state: &HttpState) -> Resp {
         "tftp": tftp,
         "node_status": state.status.view(),
     });
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    let mut r = Response::new(Sending::new(Bytes::from(body.to_string())));
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r

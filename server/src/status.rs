@@ -176,7 +176,8 @@ impl Status {
         f(map.entry(ip).or_default());
     }
 
-    /// A boot file's transfer started: found and being sent.
+    /// A boot file was sent: over HTTP when its last chunk was handed to
+    /// the connection, over TFTP when the transfer started.
     pub fn file_sent(&self, client: IpAddr, name: &str, via: &str, at_ms: u64) {
         let Some(node) = self.node_at(client) else {
             return;
