@@ -83,10 +83,29 @@ impl Sink {
 }
 
 fn send_one(sock: BorrowedFd<'_>, o: &Outgoing) -> io::Result<()> {
-    write_all(sock, &[&o.buf])?;
-    if let Some(f) = &o.file {
-        send_file(sock, f)?;
+    let Some(f) = &o.file else {
+        return write_all(sock, &[&o.buf]);
+    };
+    // The head waits for the file data (MSG_MORE), so both leave in the
+    // same segments instead of a small packet first.
+    send_more(sock, &o.buf)?;
+    send_file(sock, f)?;
+    if pad(f.len) > 0 {
         write_all(sock, &[&[0u8; 3][..pad(f.len)]])?;
+    }
+    Ok(())
+}
+
+fn send_more(sock: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match rustix::net::send(sock, buf, rustix::net::SendFlags::MORE) {
+            Ok(n) => buf = &buf[n..],
+            Err(rustix::io::Errno::AGAIN) => wait_writable(sock)?,
+            Err(rustix::io::Errno::INTR) => {}
+            // Not a socket (tests use pipes and socketpairs alike).
+            Err(rustix::io::Errno::NOTSOCK) => return write_all(sock, &[buf]),
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }
