@@ -241,3 +241,37 @@ fn pages_from_the_cache_match_one_big_page_and_dots_stay_inside() {
     assert_eq!(entry(&l, "..").unwrap().fh.as_deref(), Some(&root[..]));
     assert_eq!(entry(&l, ".").unwrap().fh.as_deref(), Some(&sub[..]));
 }
+
+/// Files of this process (the server runs in it) that are open but removed.
+fn open_deleted(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|t| {
+            let t = t.to_string_lossy();
+            t.contains(name) && t.ends_with(" (deleted)")
+        })
+        .count()
+}
+
+#[test]
+fn a_file_removed_behind_the_servers_back_is_closed_and_its_handle_is_stale() {
+    let tree = Tree::new();
+    let port = free_port();
+    let _srv = Server::start(&tree.specs(&["127.0.0.1"]), &tree.key(), port);
+    let mut c = Client::connect(port, None);
+    let ro = tree.ro();
+    std::fs::write(ro.join("doomed.bin"), vec![7u8; 4096]).unwrap();
+    let (_, root) = c.mnt(ro.to_str().unwrap());
+    let (_, doomed) = c.lookup(&root, "doomed.bin");
+    let (_, hello) = c.lookup(&root, "hello.txt");
+    assert_eq!(c.read(&doomed, 0, 4096).1.len(), 4096);
+    std::fs::remove_file(ro.join("doomed.bin")).unwrap();
+    assert_eq!(open_deleted("doomed.bin"), 1, "held open by the cache");
+    // Any call after the sweep interval closes it.
+    std::thread::sleep(diskless_nfs::open_files::SWEEP + std::time::Duration::from_millis(200));
+    assert_eq!(c.read(&hello, 0, 5).0, 0);
+    assert_eq!(open_deleted("doomed.bin"), 0, "closed by the sweep");
+    assert_eq!(c.read(&doomed, 0, 4096).0, STALE);
+    assert_eq!(getattr(&mut c, &doomed).0, STALE);
+}

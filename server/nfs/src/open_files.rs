@@ -5,14 +5,19 @@
 //! An entry only proves that these exact handle bytes were verified once;
 //! the export and the caller are still checked on every call. A file
 //! whose last link is gone (`st_nlink == 0`) is evicted by the caller, so
-//! a removed file's handle turns stale as it does without the cache.
+//! a removed file's handle turns stale as it does without the cache; and
+//! at most once per [`SWEEP`] any use of the cache closes every file
+//! removed behind the server's back, so its space is freed.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Entries kept; the least recently used one goes first.
 pub const CAPACITY: usize = 256;
+/// How often cached files are checked for having been removed.
+pub const SWEEP: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
@@ -30,6 +35,20 @@ struct Entry {
 struct Inner {
     map: HashMap<CacheKey, Entry>,
     tick: u64,
+    swept: Option<Instant>,
+}
+
+impl Inner {
+    /// Closes files whose last name is gone (one `fstat` per entry).
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        if self.swept.is_some_and(|t| now.duration_since(t) < SWEEP) {
+            return;
+        }
+        self.swept = Some(now);
+        self.map
+            .retain(|_, e| rustix::fs::fstat(&*e.fd).is_ok_and(|st| st.st_nlink > 0));
+    }
 }
 
 /// Open files by (handle, opened for writing).
@@ -53,7 +72,9 @@ impl OpenFiles {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.sweep();
+        g
     }
 
     /// The export id and fd cached for `fh`, if any.
