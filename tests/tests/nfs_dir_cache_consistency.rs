@@ -275,3 +275,35 @@ fn a_file_removed_behind_the_servers_back_is_closed_and_its_handle_is_stale() {
     assert_eq!(c.read(&doomed, 0, 4096).0, STALE);
     assert_eq!(getattr(&mut c, &doomed).0, STALE);
 }
+
+#[test]
+fn our_own_write_and_setattr_show_in_the_cached_listing() {
+    let tree = Tree::new();
+    let port = free_port();
+    let _srv = Server::start(&tree.specs(&["127.0.0.1"]), &tree.key(), port);
+    let mut c = Client::connect(port, None);
+    let rw = tree.rw();
+    std::fs::write(rw.join("log"), b"1").unwrap();
+    let (_, root) = c.mnt(rw.to_str().unwrap());
+    let l = rdp(&mut c, &root, 64 * 1024);
+    let log = entry(&l, "log").unwrap().fh.clone().unwrap();
+    assert_eq!(c.write(&log, 0, b"0123456789").0, 0);
+    let l = rdp(&mut c, &root, 64 * 1024);
+    assert_eq!(entry(&l, "log").unwrap().attr.as_ref().unwrap().size, 10);
+    // SETATTR mode 0640.
+    let mut a = Vec::new();
+    let mut w = Writer::new(&mut a);
+    w.opaque(&log);
+    w.bool(true);
+    w.u32(0o640);
+    for _ in 0..3 {
+        w.bool(false); // uid, gid, size
+    }
+    w.u32(0); // atime: don't change
+    w.u32(0); // mtime: don't change
+    w.bool(false); // no guard
+    assert_eq!(c.nfs(2, &a).0, 0);
+    let l = rdp(&mut c, &root, 64 * 1024);
+    assert_eq!(entry(&l, "log").unwrap().attr.as_ref().unwrap().mode, 0o640);
+    assert_eq!(lookup_attr(&mut c, &root, "log").1.unwrap().mode, 0o640);
+}

@@ -14,14 +14,20 @@
 //! - a file with several links can change through a name in another
 //!   directory: such entries are marked [`Entry::recheck`] and
 //!   `statx`'ed at every answer;
-//! - changes made by our own NFS calls may go through a file opened by
-//!   handle, which inotify may not tie to its directory: every modifying
-//!   call drops the listings of its export ([`DirCache::invalidate_export`]);
+//! - WRITE, SETATTR and LINK go through a file opened by handle, which
+//!   inotify may not tie to its directory (a disconnected dentry): they
+//!   drop every listing that shows that inode
+//!   ([`DirCache::invalidate_inode`]). Directories opened by handle are
+//!   always connected, so the namespace calls need nothing extra;
+//! - a new hard link made behind the server's back changes the file's
+//!   link count without an event to its directory; listings therefore
+//!   live at most [`MAX_AGE`], which bounds that case (and mmap writes);
 //! - a listing built while anything changed is not kept (a sequence
 //!   number taken before the build must still hold at insert).
 //!
 //! Not tracked: atime (reads would otherwise drop every listing) and
-//! `st_blocks` growing later when delayed allocation reaches the disk.
+//! `st_blocks` growing later when delayed allocation reaches the disk
+//! (both within [`MAX_AGE`]).
 //!
 //! Keyed by the sealed handle bytes, as the open-file cache is: a hit
 //! proves these bytes were verified once; the caller's export and rights
@@ -31,6 +37,7 @@ use std::collections::HashMap;
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rustix::fs::Stat;
 
@@ -41,6 +48,8 @@ pub const CAPACITY: usize = 64 * 1024;
 /// inotify watches held; beyond it the cache starts over (watches are a
 /// per-user kernel resource shared with every other program).
 pub const MAX_WATCHES: usize = 16 * 1024;
+/// A listing older than this is read again (changes inotify cannot see).
+pub const MAX_AGE: Duration = Duration::from_secs(10);
 
 const MASK: u32 = libc::IN_ATTRIB
     | libc::IN_MODIFY
@@ -73,6 +82,7 @@ pub struct Listing {
     /// Cookie → index of the entry that follows it.
     next: HashMap<u64, usize>,
     by_name: HashMap<Box<[u8]>, usize>,
+    built: Instant,
 }
 
 impl Listing {
@@ -93,6 +103,7 @@ impl Listing {
             entries,
             next,
             by_name,
+            built: Instant::now(),
         }
     }
 
@@ -123,6 +134,8 @@ struct Inner {
     dirs: HashMap<Box<[u8]>, Arc<Listing>>,
     /// Watch → listings that depend on what it watches.
     watches: HashMap<i32, Vec<Box<[u8]>>>,
+    /// Inode number → listings that show it (the directory's own included).
+    inodes: HashMap<u64, Vec<Box<[u8]>>>,
     entries: usize,
     /// Bumped by every event and every invalidation.
     seq: u64,
@@ -142,7 +155,13 @@ impl DirCache {
 
     /// The listing cached for the directory handle `fh`.
     pub fn get(&self, fh: &[u8]) -> Option<Arc<Listing>> {
-        self.lock().dirs.get(fh).cloned()
+        let mut g = self.lock();
+        let l = g.dirs.get(fh)?;
+        if l.built.elapsed() < MAX_AGE {
+            return Some(l.clone());
+        }
+        g.remove(fh);
+        None
     }
 
     /// Starts a build: `None` when the cache is off.
@@ -185,6 +204,7 @@ impl DirCache {
         }
         if g.entries + listing.entries.len() > CAPACITY {
             g.dirs.clear();
+            g.inodes.clear();
             g.entries = 0;
         }
         g.entries += listing.entries.len();
@@ -196,24 +216,25 @@ impl DirCache {
                 }
             }
         }
+        let inos = listing.entries.iter().filter_map(|e| e.attr.as_ref());
+        for ino in inos.map(|a| a.st_ino).chain([listing.attr.st_ino]) {
+            let deps = g.inodes.entry(ino).or_default();
+            if !deps.contains(&key) {
+                deps.push(key.clone());
+            }
+        }
         if let Some(old) = g.dirs.insert(key, listing) {
             g.entries -= old.entries.len();
         }
     }
 
-    /// Drops every listing of export `id` (a modifying call went through it).
-    pub fn invalidate_export(&self, id: u32) {
+    /// Drops every listing that shows inode `ino` (our own call changed it).
+    pub fn invalidate_inode(&self, ino: u64) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         g.seq += 1;
-        let mut dropped = 0;
-        g.dirs.retain(|_, l| {
-            let keep = l.export_id != id;
-            if !keep {
-                dropped += l.entries.len();
-            }
-            keep
-        });
-        g.entries -= dropped;
+        for key in g.inodes.remove(&ino).unwrap_or_default() {
+            g.remove(&key);
+        }
     }
 
     /// Drops everything, watches included (the export table changed).
@@ -252,10 +273,17 @@ impl Inner {
         self.notify.as_ref().map(|f| f.as_raw_fd())
     }
 
+    fn remove(&mut self, key: &[u8]) {
+        if let Some(l) = self.dirs.remove(key) {
+            self.entries -= l.entries.len();
+        }
+    }
+
     /// Closing the inotify fd drops all its watches at once.
     fn reset(&mut self) {
         self.notify = None;
         self.dirs.clear();
+        self.inodes.clear();
         self.watches.clear();
         self.entries = 0;
         self.seq += 1;
@@ -299,9 +327,7 @@ impl Inner {
                         .unwrap_or_default()
                 };
                 for key in deps {
-                    if let Some(l) = self.dirs.remove(&key) {
-                        self.entries -= l.entries.len();
-                    }
+                    self.remove(&key);
                 }
             }
         }
@@ -326,7 +352,11 @@ mod tests {
                 ino: i as u64,
                 name: n.as_bytes().into(),
                 cookie: 100 + i as u64,
-                attr: None,
+                attr: Some({
+                    let mut a = stat_of(dir);
+                    a.st_ino = i as u64;
+                    a
+                }),
                 fh: None,
                 recheck: false,
             })
@@ -383,10 +413,10 @@ mod tests {
         .unwrap();
         assert!(c.get(b"fh").is_none(), "the directory's own mode");
         build(&c);
-        c.invalidate_export(2);
-        assert!(c.get(b"fh").is_some(), "another export");
-        c.invalidate_export(1);
-        assert!(c.get(b"fh").is_none(), "its export");
+        c.invalidate_inode(12345);
+        assert!(c.get(b"fh").is_some(), "an inode it does not show");
+        c.invalidate_inode(1);
+        assert!(c.get(b"fh").is_none(), "an inode it shows");
     }
 
     #[test]
@@ -399,7 +429,7 @@ mod tests {
         c.insert(t, b"fh", listing(dir.path(), &[]), &[wd]);
         assert!(c.get(b"fh").is_none());
         let t = c.begin().unwrap();
-        c.invalidate_export(9);
+        c.invalidate_inode(9);
         c.insert(t, b"fh", listing(dir.path(), &[]), &[wd]);
         assert!(c.get(b"fh").is_none(), "an invalidation during the build");
         c.clear();

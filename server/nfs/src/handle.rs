@@ -152,13 +152,6 @@ pub fn open_seal<'a>(key: &Key, fh: &'a [u8]) -> Result<Decoded<'a>, HandleError
     })
 }
 
-/// The export id a handle claims, unauthenticated: only for dropping
-/// cached state, never for granting anything.
-pub fn export_id_hint(fh: &[u8]) -> Option<u32> {
-    (fh.len() >= HEADER && fh[0] == VERSION)
-        .then(|| u32::from_be_bytes([fh[1], fh[2], fh[3], fh[4]]))
-}
-
 #[repr(C)]
 struct RawHandle {
     bytes: u32,

@@ -179,19 +179,7 @@ impl Service {
                     zero_copy: zero_copy && !udp,
                     deferred: Default::default(),
                 };
-                let args = call.args.clone();
-                let res = proc_(&ctx, &mut call.args, &mut w);
-                if nfs3::modifies(call.proc_) {
-                    // Listings of the export may be out of date now, even
-                    // where inotify cannot tell (files opened by handle).
-                    if let Some(id) = nfs3::fh_arg(&mut args.clone())
-                        .ok()
-                        .and_then(crate::handle::export_id_hint)
-                    {
-                        self.dirs.invalidate_export(id);
-                    }
-                }
-                if res.is_err() {
+                if proc_(&ctx, &mut call.args, &mut w).is_err() {
                     w.buf.truncate(start);
                     rpc::accepted(&mut w, xid, Accept::GarbageArgs, (0, 0));
                     return Ok(None);

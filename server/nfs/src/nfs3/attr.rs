@@ -243,7 +243,10 @@ pub fn setattr(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
                 return Err(Status::NotSync);
             }
         }
-        sattr.apply(ctx, obj.export, obj.fd.as_fd(), &st)
+        let res = sattr.apply(ctx, obj.export, obj.fd.as_fd(), &st);
+        // Changed through a handle: inotify may not see it (dir_cache.rs).
+        ctx.svc.dirs.invalidate_inode(st.st_ino);
+        res
     })();
     w.u32(res.err().unwrap_or(Status::Ok) as u32);
     wcc(w, Some(obj.export), before.as_ref(), Some(obj.fd.as_fd()));

@@ -362,10 +362,13 @@ pub fn link(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
             return Err(Status::XDev);
         }
         target(ctx, &dir, name)?;
-        if file.stat()?.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        let st = file.stat()?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
             return Err(Status::IsDir);
         }
         rustix::fs::linkat(&file.fd, "", &dir.fd, name, AtFlags::EMPTY_PATH)?;
+        // The link count changes with no event to the file's directory.
+        ctx.svc.dirs.invalidate_inode(st.st_ino);
         Ok(())
     })();
     w.u32(res.err().unwrap_or(Status::Ok) as u32);

@@ -141,6 +141,9 @@ pub fn write(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
     })();
     match res {
         Ok(n) => {
+            // The file may be open through a disconnected dentry that
+            // inotify cannot tie to its directory.
+            ctx.svc.dirs.invalidate_inode(before.st_ino);
             w.u32(0);
             wcc(w, Some(export), Some(&before), Some(fd.as_fd()));
             w.u32(n as u32);

@@ -320,11 +320,6 @@ pub fn open_at(dir: BorrowedFd<'_>, name: &[u8], flags: OFlags) -> Result<OwnedF
     )?)
 }
 
-/// Procedures that change the filesystem.
-pub fn modifies(proc_: u32) -> bool {
-    matches!(proc_, 2 | 7 | 8..=15)
-}
-
 type Proc = fn(&Ctx, &mut Reader, &mut Writer) -> xdr::Result<()>;
 
 /// The procedure table; `None` = PROC_UNAVAIL.
