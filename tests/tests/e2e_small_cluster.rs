@@ -8,52 +8,30 @@
 
 use std::time::Duration;
 
-use diskless_qemu::netns::Netns;
-use diskless_qemu::ssh::{Ssh, SshKey};
-use diskless_qemu::stack::{self, BootPath, OurNode, OurOptions, OurStack};
+use diskless_qemu::kernel;
+use diskless_qemu::ssh::Ssh;
+use diskless_qemu::stack::BootPath;
 use diskless_qemu::vm::{Vm, VmConfig};
-use diskless_qemu::{kernel, test_lock};
 
-use diskless_qemu::is_root;
+mod e2e_support;
 
 const UNKNOWN_MAC: &str = "52:54:00:99:99:99";
 
 #[test]
 fn three_nodes_boot_fast_path_and_unknown_mac_gets_nothing() -> anyhow::Result<()> {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces, QEMU taps)");
+    let nodes = e2e_support::nodes(&["stan", "kyle", "eric"], 21);
+    let taps = nodes.len() + 1;
+    let Some((_slot, ns, key, ours)) = e2e_support::cluster(
+        "e2ecl",
+        &nodes,
+        taps,
+        |_| Ok(kernel::custom_kernel()?.bzimage),
+        BootPath::Ipxe,
+        None,
+    )?
+    else {
         return Ok(());
-    }
-    let init_bin = stack::init_binary()?;
-    let server_bin = stack::server_binary()?;
-    let _slot = test_lock();
-    let k = kernel::custom_kernel()?;
-    let key = SshKey::generate()?;
-    let ns = Netns::new("e2ecl")?;
-    let nodes: Vec<OurNode> = ["stan", "kyle", "eric"]
-        .iter()
-        .enumerate()
-        .map(|(i, n)| OurNode {
-            hostname: n.to_string(),
-            mac: format!("52:54:00:00:00:{:02x}", 0x21 + i),
-            ip: format!("172.16.1.{}", 21 + i),
-        })
-        .collect();
-    for i in 0..=nodes.len() {
-        ns.add_tap(&format!("tap{i}"))?;
-    }
-    let ours = OurStack::start(
-        &ns,
-        &OurOptions {
-            kernel: k.bzimage.clone(),
-            nodes: nodes.clone(),
-            ssh_pubkey: key.public_key()?,
-            path: BootPath::Ipxe,
-            uefi_loader: None,
-            init_bin,
-            server_bin,
-        },
-    )?;
+    };
     let mut vms = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
         let mut cfg = VmConfig::pxe(&format!("e2e-{}", n.hostname), &format!("tap{i}"), &n.mac);

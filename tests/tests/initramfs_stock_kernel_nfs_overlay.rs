@@ -9,15 +9,14 @@
 //!
 //! Needs root and QEMU (CI runs as root after `diskless-qemu setup`).
 
+mod e2e_support;
 mod initramfs_support;
 
 use std::time::Duration;
 
 use diskless_initramfs::{build, Compression};
-use diskless_qemu::netns::Netns;
-use diskless_qemu::ssh::{Ssh, SshKey};
-use diskless_qemu::stack::{self, BootPath, OurNode, OurOptions, OurStack};
-use diskless_qemu::test_lock;
+use diskless_qemu::ssh::Ssh;
+use diskless_qemu::stack::BootPath;
 use diskless_qemu::vm::{Boot, Nic, NicModel, Vm, VmConfig};
 use initramfs_support::{spec, stock};
 
@@ -29,40 +28,25 @@ fn two_nodes_stock_kernel_dhcp_nfs_root_with_private_tmpfs_overlays() -> anyhow:
         eprintln!("skipped: needs root (network namespaces, QEMU taps)");
         return Ok(());
     }
-    let init_bin = stack::init_binary()?;
-    let server_bin = stack::server_binary()?;
-    let _slot = test_lock();
     let k = stock();
-    let mut s = spec(&k, &["e1000"], Compression::Gzip);
-    s.init = init_bin.clone();
-    let image = build(&s)?.bytes;
-
-    let key = SshKey::generate()?;
-    let ns = Netns::new("irdov")?;
-    let nodes: Vec<OurNode> = ["butters", "kenny"]
-        .iter()
-        .enumerate()
-        .map(|(i, n)| OurNode {
-            hostname: n.to_string(),
-            mac: format!("52:54:00:00:00:{:02x}", 0x41 + i),
-            ip: format!("172.16.1.{}", 41 + i),
-        })
-        .collect();
-    for i in 0..nodes.len() {
-        ns.add_tap(&format!("tap{i}"))?;
-    }
-    let ours = OurStack::start(
-        &ns,
-        &OurOptions {
-            kernel: k.vmlinuz.clone(),
-            nodes: nodes.clone(),
-            ssh_pubkey: key.public_key()?,
-            path: BootPath::Ipxe,
-            uefi_loader: None,
-            init_bin,
-            server_bin,
+    let nodes = e2e_support::nodes(&["butters", "kenny"], 41);
+    let mut image = Vec::new();
+    let Some((_slot, ns, key, ours)) = e2e_support::cluster(
+        "irdov",
+        &nodes,
+        nodes.len(),
+        |init_bin| {
+            let mut s = spec(&k, &["e1000"], Compression::Gzip);
+            s.init = init_bin.clone();
+            image = build(&s)?.bytes;
+            Ok(k.vmlinuz.clone())
         },
-    )?;
+        BootPath::Ipxe,
+        None,
+    )?
+    else {
+        return Ok(());
+    };
     let initrd = ours.dir().join("initrd.img");
     std::fs::write(&initrd, &image)?;
     let root = ours.root_dir();
