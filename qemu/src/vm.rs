@@ -72,6 +72,12 @@ pub struct VmConfig {
     /// Attach a virtio-rng device (default). Without it a 6.1 guest under
     /// TCG can wait a minute for `crng init done`, and sshd blocks on it.
     pub rng: bool,
+    /// Answer the iPXE ROM's "Press Ctrl-B for the iPXE command line..."
+    /// prompt with a space as soon as it appears on the console (BIOS PXE
+    /// boots only; default on). Any key but Ctrl-B ends iPXE's 2 s wait and
+    /// lets it boot on, as an iPXE built with `BANNER_TIMEOUT 0` would;
+    /// Debian's ROM cannot be rebuilt here. Both stacks of `bench boot` get it.
+    pub skip_ipxe_prompt: bool,
     /// Appended verbatim to QEMU's arguments.
     pub extra_args: Vec<String>,
 }
@@ -94,6 +100,7 @@ impl VmConfig {
             rtc_base: None,
             serial_log: None,
             rng: true,
+            skip_ipxe_prompt: true,
             extra_args: Vec::new(),
         }
     }
@@ -114,6 +121,11 @@ impl VmConfig {
             append,
         };
         c
+    }
+
+    /// Whether [`Vm::start`] answers iPXE's Ctrl-B prompt for this node.
+    pub fn answers_ipxe_prompt(&self) -> bool {
+        self.skip_ipxe_prompt && self.firmware == Firmware::Bios && self.boot == Boot::Pxe
     }
 
     /// The QEMU argument list (without the program name).
@@ -224,10 +236,16 @@ impl Vm {
         tracing::debug!(?args, "starting qemu");
         let stderr = std::fs::File::create(run_dir.join("qemu.stderr"))?;
         let mut c = ns.command("qemu-system-x86_64");
-        c.args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr);
+        c.args(&args).stdout(Stdio::piped()).stderr(stderr);
+        // The serial console's input: only written to answer iPXE's prompt.
+        let mut keys = None;
+        if cfg.answers_ipxe_prompt() {
+            let (r, w) = std::io::pipe().context("creating the console input pipe")?;
+            c.stdin(Stdio::from(r));
+            keys = Some(PromptAnswer::new(w));
+        } else {
+            c.stdin(Stdio::null());
+        }
         let started = Instant::now();
         let mut proc = ns
             .spawn_command(c)
@@ -245,6 +263,9 @@ impl Vm {
                     Ok(n) => {
                         let at = started.elapsed();
                         let _ = log.write_all(&buf[..n]);
+                        if let Some(k) = keys.as_mut() {
+                            k.feed(&buf[..n]);
+                        }
                         c2.lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .push(&buf[..n], at);
@@ -382,6 +403,52 @@ impl Drop for Vm {
     }
 }
 
+/// Watches the console for iPXE's Ctrl-B prompt and answers it once with a
+/// space (see [`VmConfig::skip_ipxe_prompt`]). Holds the pipe's write end
+/// for QEMU's lifetime, so its serial input never sees end-of-file.
+struct PromptAnswer {
+    input: std::io::PipeWriter,
+    /// The last bytes seen, so a prompt split across reads is still found.
+    tail: Vec<u8>,
+    answered: bool,
+}
+
+impl PromptAnswer {
+    const PROMPT: &'static [u8] = b"for the iPXE command line";
+
+    fn new(input: std::io::PipeWriter) -> PromptAnswer {
+        PromptAnswer {
+            input,
+            tail: Vec::new(),
+            answered: false,
+        }
+    }
+
+    /// Takes console output; returns `true` when it answered the prompt now.
+    fn feed(&mut self, data: &[u8]) -> bool {
+        if self.answered {
+            return false;
+        }
+        self.tail.extend_from_slice(data);
+        if self
+            .tail
+            .windows(Self::PROMPT.len())
+            .any(|w| w == Self::PROMPT)
+        {
+            self.answered = true;
+            self.tail = Vec::new();
+            // A failed write only means the 2 s wait runs out by itself.
+            let _ = self.input.write_all(b" ");
+            return true;
+        }
+        let keep = Self::PROMPT.len() - 1;
+        if self.tail.len() > keep {
+            self.tail.drain(..self.tail.len() - keep);
+        }
+        false
+    }
+}
+
 static RUN_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 fn proc_stdout(p: &mut Proc) -> Option<std::process::ChildStdout> {
@@ -425,6 +492,32 @@ mod tests {
         );
         let c = VmConfig::direct("n1", "/k".into(), "console=ttyS0,115200 x");
         assert!(joined(&c).ends_with("-append console=ttyS0,115200 x"));
+    }
+
+    #[test]
+    fn the_ipxe_prompt_is_answered_once_even_when_split_across_reads() {
+        let (r, w) = std::io::pipe().unwrap();
+        let mut a = PromptAnswer::new(w);
+        assert!(!a.feed(b"iPXE 1.0.0 -- Open Source\r\nPress Ctrl-B for the iP"));
+        assert!(a.feed(b"XE command line..."));
+        assert!(!a.feed(b"Press Ctrl-B for the iPXE command line..."));
+        drop(a);
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut { r }, &mut got).unwrap();
+        assert_eq!(got, b" ");
+    }
+
+    #[test]
+    fn only_bios_pxe_nodes_answer_the_ipxe_prompt() {
+        let mut c = VmConfig::pxe("n1", "tap0", "52:54:00:00:00:01");
+        assert!(c.answers_ipxe_prompt());
+        c.firmware = Firmware::Uefi;
+        assert!(!c.answers_ipxe_prompt());
+        let d = VmConfig::direct("n1", "/k".into(), "root=/dev/vda");
+        assert!(!d.answers_ipxe_prompt());
+        let mut off = VmConfig::pxe("n1", "tap0", "52:54:00:00:00:01");
+        off.skip_ipxe_prompt = false;
+        assert!(!off.answers_ipxe_prompt());
     }
 
     #[test]

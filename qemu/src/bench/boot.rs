@@ -1,5 +1,7 @@
-//! `diskless-qemu bench boot`: PXE-boot a node (BIOS, iPXE on e1000) to its
-//! SSH banner and print the timeline of each boot and the medians.
+//! `diskless-qemu bench boot`: PXE-boot a node (BIOS, QEMU's iPXE ROM on a
+//! virtio-net or e1000 NIC) to its SSH banner and print the timeline of each
+//! boot and the medians. Both stacks boot the same node: firmware, NIC,
+//! kernel, root and console handling.
 
 use crate::netns::Netns;
 use crate::peers::seed::{SeedNode, SeedOptions, SeedStack};
@@ -22,6 +24,15 @@ pub enum OurPath {
     Pxelinux,
 }
 
+/// The node's NIC (and so the iPXE ROM QEMU gives it).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeNic {
+    /// virtio-net-pci with iPXE's virtio driver (`efi-virtio.rom`).
+    Virtio,
+    /// QEMU's e1000 with iPXE's intel driver (`efi-e1000.rom`).
+    E1000,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Which stack serves the boot.
@@ -42,6 +53,18 @@ pub struct Args {
     /// `stack::FAST_CMDLINE` (`acpi=noirq`), to see what the tuning buys.
     #[arg(long)]
     pub plain_cmdline: bool,
+    /// The node's NIC, for both stacks. QEMU's e1000 model holds back every
+    /// received frame for 1 s after each write of its receive control
+    /// register (hw/net/e1000.c `flush_queue_timer`): iPXE's DHCP and the
+    /// kernel's NFS root mount each wait that second out. virtio-net has no
+    /// such delay.
+    #[arg(long, value_enum, default_value = "virtio")]
+    pub nic: NodeNic,
+    /// Let iPXE's "Press Ctrl-B" prompt run out its 2 s on both stacks
+    /// instead of answering it (see `VmConfig::skip_ipxe_prompt`), to see
+    /// what answering it saves.
+    #[arg(long)]
+    pub ipxe_prompt_wait: bool,
     /// Give up on a boot after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
@@ -53,6 +76,15 @@ pub fn run(args: Args) -> Result<()> {
     let kernel = crate::kernel::custom_kernel()?;
     let want = |s: Stack| args.stack == s || args.stack == Stack::Both;
     let runs = args.runs.max(1);
+    eprintln!(
+        "==> node: BIOS + iPXE on {:?}, Ctrl-B prompt {}, {runs} boot(s) per stack",
+        args.nic,
+        if args.ipxe_prompt_wait {
+            "waited out (2 s)"
+        } else {
+            "answered"
+        }
+    );
     // Our stack's binaries are built before any boot is timed.
     let ours_bins = if want(Stack::Ours) {
         Some((
@@ -147,7 +179,7 @@ fn boot_ours(
         },
         cmdline,
     )?;
-    let mut vm = Vm::start(&VmConfig::pxe("ours-node", "tap0", &node.mac), &ns)?;
+    let mut vm = Vm::start(&node_vm("ours-node", &node.mac, args), &ns)?;
     let ssh = Ssh::new(&ns, &node.ip, &key);
     let at = match ssh.wait_boot(&mut vm, Duration::from_secs(args.timeout)) {
         Ok(at) => at,
@@ -160,6 +192,17 @@ fn boot_ours(
         bail!("node answered as {host:?}, expected {}", node.hostname);
     }
     Ok(t)
+}
+
+/// The node both stacks boot: the same firmware, NIC and console handling.
+fn node_vm(name: &str, mac: &str, args: &Args) -> VmConfig {
+    let mut c = VmConfig::pxe(name, "tap0", mac);
+    c.skip_ipxe_prompt = !args.ipxe_prompt_wait;
+    c.nics[0].model = match args.nic {
+        NodeNic::Virtio => crate::vm::NicModel::VirtioNet,
+        NodeNic::E1000 => crate::vm::NicModel::E1000,
+    };
+    c
 }
 
 /// Median of an event over the timelines, in seconds.
@@ -195,7 +238,7 @@ fn boot_seed(kernel: &std::path::Path, args: &Args) -> Result<Timeline> {
             ra: args.ra,
         },
     )?;
-    let mut vm = Vm::start(&VmConfig::pxe("seed-node", "tap0", &node.mac), &ns)?;
+    let mut vm = Vm::start(&node_vm("seed-node", &node.mac, args), &ns)?;
     let ssh = Ssh::new(&ns, &node.ip, &key);
     let at = match ssh.wait_boot(&mut vm, Duration::from_secs(args.timeout)) {
         Ok(at) => at,
@@ -208,4 +251,36 @@ fn boot_seed(kernel: &std::path::Path, args: &Args) -> Result<Timeline> {
         bail!("node answered as {host:?}, expected {}", node.hostname);
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm::NicModel;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn node(argv: &[&str]) -> VmConfig {
+        let cli = Cli::try_parse_from(std::iter::once("boot").chain(argv.iter().copied())).unwrap();
+        node_vm("n", NODE.1, &cli.args)
+    }
+
+    #[test]
+    fn both_stacks_boot_a_virtio_node_that_answers_the_ipxe_prompt_by_default() {
+        let c = node(&[]);
+        assert_eq!(c.nics[0].model, NicModel::VirtioNet);
+        assert!(c.answers_ipxe_prompt());
+    }
+
+    #[test]
+    fn the_e1000_and_the_full_prompt_wait_can_be_chosen() {
+        let c = node(&["--nic", "e1000", "--ipxe-prompt-wait"]);
+        assert_eq!(c.nics[0].model, NicModel::E1000);
+        assert!(!c.answers_ipxe_prompt());
+    }
 }
