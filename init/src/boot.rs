@@ -9,6 +9,13 @@ use crate::{error, info, mount_table, warn};
 /// run the early steps. Returns the supervisor, ready to tick.
 pub fn boot(sys: &mut dyn Sys) -> Supervisor {
     let t0 = sys.monotonic();
+    // Written when the supervisor first waits, after the first spawns.
+    crate::log::hold();
+    // Until every service is spawned, init goes before them: sshd's start
+    // (≈0.5 s of CPU under emulation) must not slow the spawns after it.
+    if let Err(e) = sys.set_own_nice(crate::supervisor::SPAWN_NICE) {
+        warn!("could not raise init's priority for the start-up: {e}");
+    }
     info!(
         "diskless-init {} starting (root stage)",
         env!("CARGO_PKG_VERSION")

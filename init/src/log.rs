@@ -3,12 +3,35 @@
 //! timeline reads straight off the serial console. Writes never panic: a
 //! closed or broken console just drops the line. (No `tracing` here: PID 1
 //! must stay small and its only sink is the console.)
+//!
+//! During the early boot lines are held in memory and written in one go
+//! when init first waits ([`hold`], [`release`]): a serial console write
+//! costs around a millisecond under emulation, and the stamps are taken when
+//! each line is made, so the timeline stays exact.
 
 use std::fmt::Arguments;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 static QUIET: AtomicBool = AtomicBool::new(false);
+static HELD: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+/// Held output beyond this is written at once (a hang later must not hide it).
+const HOLD_MAX: usize = 16 * 1024;
+
+/// Holds console lines in memory until [`release`].
+pub fn hold() {
+    let mut h = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    h.get_or_insert_with(Vec::new);
+}
+
+/// Writes the held lines and stops holding.
+pub fn release() {
+    let held = HELD.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(buf) = held {
+        let _ = std::io::stderr().write_all(&buf);
+    }
+}
 
 /// Silences the console log (unit tests and `--check`).
 pub fn set_quiet(quiet: bool) {
@@ -31,6 +54,16 @@ fn emit(level: &str, args: Arguments<'_>) {
         return;
     }
     let line = format!("[{:>12.6}] diskless-init: {level}{args}\n", uptime());
+    let mut h = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(buf) = h.as_mut() {
+        buf.extend_from_slice(line.as_bytes());
+        if buf.len() >= HOLD_MAX {
+            let _ = std::io::stderr().write_all(buf);
+            buf.clear();
+        }
+        return;
+    }
+    drop(h);
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
 

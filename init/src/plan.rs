@@ -56,20 +56,21 @@ impl KernelCmdline {
     }
 }
 
-/// Paths whose existence the plan depends on.
-pub const PROBES: &[&str] = &[
-    "/usr/sbin/rpcbind",
-    "/sbin/rpcbind",
-    "/usr/sbin/portmap",
-    "/sbin/portmap",
-    "/usr/sbin/gmond",
-    "/usr/local/sbin/gmond",
-    "/usr/sbin/sshd",
-    "/sbin/sshd",
-    "/usr/bin/ssh-keygen",
-    "/bin/ssh-keygen",
-    "/etc/ssh/ssh_host_ed25519_key",
-    "/proc/sys/kernel/hotplug",
+/// Paths whose existence the plan depends on, in groups of alternatives:
+/// the plan uses the first that exists, so probing stops there (each probe
+/// of a cold path is a disk read, or a LOOKUP round trip over NFS).
+pub const PROBES: &[&[&str]] = &[
+    &[
+        "/usr/sbin/rpcbind",
+        "/sbin/rpcbind",
+        "/usr/sbin/portmap",
+        "/sbin/portmap",
+    ],
+    &["/usr/sbin/gmond", "/usr/local/sbin/gmond"],
+    &["/usr/sbin/sshd", "/sbin/sshd"],
+    &["/usr/bin/ssh-keygen", "/bin/ssh-keygen"],
+    &["/etc/ssh/ssh_host_ed25519_key"],
+    &["/proc/sys/kernel/hotplug"],
 ];
 
 /// Everything the plan is computed from.
@@ -90,21 +91,30 @@ impl Facts {
     /// Reads the facts through `sys` (after `/proc` is mounted).
     pub fn gather(sys: &dyn Sys) -> Facts {
         let cmdline = sys.read_file("/proc/cmdline").unwrap_or_default();
-        let config_path = KernelCmdline::read(&cmdline)
+        let k = KernelCmdline::read(&cmdline);
+        let hostname = sys.hostname().unwrap_or_default();
+        // /etc/hostname is a read from the root (NFS): only when neither
+        // ip= nor the kernel named the node.
+        let etc_hostname = if k.ip.hostname.is_none() && !has_name(&hostname) {
+            sys.read_file("/etc/hostname").ok()
+        } else {
+            None
+        };
+        let config_path = k
             .diskless
             .config
             .unwrap_or_else(|| config::PATH.to_string());
         Facts {
             mounts: mount_table::parse_mounts(&sys.read_file("/proc/mounts").unwrap_or_default()),
-            hostname: sys.hostname().unwrap_or_default(),
-            etc_hostname: sys.read_file("/etc/hostname").ok(),
+            hostname,
+            etc_hostname,
             pnp: sys.read_file("/proc/net/pnp").ok(),
             config: sys.read_file(&config_path).ok(),
             config_path,
             fstab: sys.read_file("/etc/fstab").ok(),
             existing: PROBES
                 .iter()
-                .filter(|p| sys.exists(p))
+                .filter_map(|group| group.iter().find(|p| sys.exists(p)))
                 .map(|p| p.to_string())
                 .collect(),
             cmdline,
@@ -160,7 +170,12 @@ pub struct MountJobSpec {
 
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
+    /// Before any service starts: what services may rely on at exec.
     pub steps: Vec<Step>,
+    /// Right after the first services were spawned: files nothing needs
+    /// before a login (each costs a write to the root filesystem or /proc,
+    /// milliseconds under emulation or over NFS).
+    pub late_steps: Vec<Step>,
     pub services: Vec<ServiceSpec>,
     pub mounts: Vec<MountJobSpec>,
     /// The SNTP step, run beside the services.
@@ -219,27 +234,33 @@ pub fn plan(f: &Facts) -> Plan {
             link: link.into(),
         });
     }
-    for (path, mode) in [("/run/lock", 0o1777), ("/var/empty", 0o755)] {
-        p.steps.push(Step::Mkdir {
-            path: path.into(),
-            mode,
-        });
-    }
-    p.steps.push(Step::WriteFile {
+    p.steps.push(Step::Mkdir {
+        path: "/run/lock".into(),
+        mode: 0o1777,
+    });
+    // sshd's privilege separation directory is /run/sshd on Debian (the
+    // service creates it); builds that use /var/empty check it only after
+    // loading their keys, long after this runs.
+    p.late_steps.push(Step::Mkdir {
+        path: "/var/empty".into(),
+        mode: 0o755,
+    });
+    // utmp is written at the first login.
+    p.late_steps.push(Step::WriteFile {
         path: "/run/utmp".into(),
         contents: String::new(),
         mode: 0o644,
     });
     if f.existing.contains("/proc/sys/kernel/hotplug") {
         // No usermode hotplug helper: devtmpfs creates the nodes.
-        p.steps.push(Step::WriteFile {
+        p.late_steps.push(Step::WriteFile {
             path: "/proc/sys/kernel/hotplug".into(),
             contents: "\n".into(),
             mode: 0o644,
         });
     }
     // 3. Hostname: ip= wins, then what the kernel got from DHCP, then /etc/hostname.
-    let kernel_has_name = !f.hostname.is_empty() && f.hostname != "(none)";
+    let kernel_has_name = has_name(&f.hostname);
     if let Some(h) = &k.ip.hostname {
         p.steps.push(Step::SetHostname {
             name: h.clone(),
@@ -350,6 +371,11 @@ pub fn plan(f: &Facts) -> Plan {
     }
     p.services = services;
     p
+}
+
+/// The kernel's hostname is a real name (not unset).
+fn has_name(h: &str) -> bool {
+    !h.is_empty() && h != "(none)"
 }
 
 fn names(s: &[ServiceSpec]) -> String {

@@ -4,7 +4,7 @@
 //! one `wait_events` per iteration, never returns.
 
 use crate::clock::{self, ClockJob};
-use crate::plan::{MountJobSpec, Plan};
+use crate::plan::{self, MountJobSpec, Plan, Step};
 use crate::service::{Decision, Service, State};
 use crate::shutdown::{Phase, Shutdown};
 use crate::sys::{errno, Event, ExitStatus, Pid, RebootCmd, Signal, SpawnSpec, Sys};
@@ -16,6 +16,8 @@ const MOUNT_RETRY_MAX: Duration = Duration::from_secs(60);
 /// How long after init starts services begin with their `startup_nice`;
 /// then every such service is reniced to 0.
 pub const STARTUP_WINDOW: Duration = Duration::from_secs(5);
+/// init's own niceness from its start until every service is spawned.
+pub const SPAWN_NICE: i32 = -10;
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,9 @@ pub struct Supervisor {
     pub orphans_reaped: u64,
     /// The status report helper while it runs (it logs its own outcome).
     report_pid: Option<Pid>,
+    /// The plan's late steps, run once right after the first services were
+    /// spawned (empty afterwards).
+    late_steps: Vec<Step>,
 }
 
 fn strerror(code: i32) -> String {
@@ -85,6 +90,7 @@ impl Supervisor {
             startup_until: Some(now + STARTUP_WINDOW),
             orphans_reaped: 0,
             report_pid: None,
+            late_steps: plan.late_steps,
         }
     }
 
@@ -96,11 +102,14 @@ impl Supervisor {
     pub fn tick(&mut self, sys: &mut dyn Sys) {
         let now = sys.monotonic();
         if self.shutdown.is_none() {
-            // Services first: the helpers' forks can wait.
+            // Services first: the helpers' forks and the late steps can wait.
             self.start_services(sys, now);
-            self.start_clock(sys);
             self.start_mounts(sys, now);
             self.log_milestone(sys);
+            self.start_clock(sys);
+            if !self.late_steps.is_empty() {
+                plan::execute(sys, &std::mem::take(&mut self.late_steps));
+            }
             self.end_startup(sys, now);
         }
         if let Some(sd) = &mut self.shutdown {
@@ -108,6 +117,8 @@ impl Supervisor {
             sd.advance(sys, &live);
         }
         let timeout = self.next_deadline().map(|d| d.saturating_sub(now));
+        // The early boot's console lines go out before init first waits.
+        crate::log::release();
         for ev in sys.wait_events(timeout) {
             self.handle(sys, ev);
         }
@@ -254,6 +265,9 @@ impl Supervisor {
             && self.mounts.iter().all(|m| m.attempts > 0)
         {
             self.all_spawned_logged = true;
+            if let Err(e) = sys.set_own_nice(0) {
+                warn!("could not lower init's priority after the start-up: {e}");
+            }
             let running = self.services.iter().filter(|s| s.pid().is_some()).count();
             let at = sys.monotonic();
             info!(
@@ -262,6 +276,8 @@ impl Supervisor {
                 "all services spawned ({running} running) {:.1} ms after init start; diskless: services up",
                 at.saturating_sub(self.t0).as_secs_f64() * 1e3
             );
+            // The milestone is on the console now, not after the late steps.
+            crate::log::release();
             self.report_pid = crate::report::services_up(sys, at.saturating_sub(self.t0), running);
         }
     }

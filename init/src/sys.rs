@@ -106,7 +106,7 @@ impl MountArgs {
 pub struct SpawnSpec {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
-    /// Niceness the program starts with (0: init's own).
+    /// Niceness of the program (set right after its exec).
     pub nice: i32,
 }
 
@@ -175,6 +175,9 @@ pub trait Sys {
     /// Forks a child that runs [`crate::report::send`] and exits with 0 when
     /// the server acknowledged the report, 1 when not.
     fn spawn_report(&mut self, job: &crate::report::ReportJob) -> io::Result<Pid>;
+    /// Sets init's own niceness (children start with it until their exec;
+    /// [`Sys::spawn`] then sets theirs).
+    fn set_own_nice(&mut self, nice: i32) -> io::Result<()>;
     /// Sets the niceness of every process and thread in process group `pgid`
     /// (a service is its own group: it starts with setsid).
     fn renice_group(&mut self, pgid: Pid, nice: i32) -> io::Result<()>;

@@ -56,9 +56,9 @@ fn missing_init_toml_starts_defaults() {
     let sup = run(&mut sys, 3);
     assert_eq!(
         names(&sys),
-        ["/usr/sbin/rpcbind", "/usr/sbin/gmond", "/usr/sbin/sshd"]
+        ["/usr/sbin/sshd", "/usr/sbin/rpcbind", "/usr/sbin/gmond"]
     );
-    assert_eq!(sys.spawned()[2], ["/usr/sbin/sshd", "-D"]);
+    assert_eq!(sys.spawned()[0], ["/usr/sbin/sshd", "-D"]);
     // Host keys exist: ssh-keygen skipped, sshd not held back by it.
     assert_eq!(sup.service("ssh-keygen").unwrap().state, State::Done(None));
     assert!(sys.dirs.contains("/run/sshd"));
@@ -91,14 +91,60 @@ fn early_boot_steps() {
     for c in [
         Call::Symlink("/proc/self/fd".into(), "/dev/fd".into()),
         Call::Symlink("/proc/self/fd/2".into(), "/dev/stderr".into()),
-        Call::Mkdir("/var/empty".into()),
         Call::Mkdir("/run/lock".into()),
-        Call::WriteFile("/run/utmp".into(), String::new()),
         Call::SetHostname("node10".into()),
         Call::LinkUp("lo".into()),
     ] {
         assert!(sys.calls.contains(&c), "missing {c:?} in {:#?}", sys.calls);
     }
+    assert!(!sys.calls.contains(&Call::Mkdir("/var/empty".into())));
+}
+
+#[test]
+fn late_steps_run_right_after_the_first_spawns() {
+    // /var/empty, utmp and the hotplug helper wait until sshd and the other
+    // services are spawned, then run once (right after the first tick).
+    let mut sys = node().with_file("/proc/sys/kernel/hotplug", "/sbin/hotplug\n");
+    run(&mut sys, 3);
+    let at = |what: &Call| {
+        let all: Vec<usize> = sys
+            .calls
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| *c == what)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(all.len(), 1, "{what:?} once in {:#?}", sys.calls);
+        all[0]
+    };
+    let gmond = at(&Call::Spawn(vec!["/usr/sbin/gmond".into(), "-f".into()]));
+    for late in [
+        Call::Mkdir("/var/empty".into()),
+        Call::WriteFile("/run/utmp".into(), String::new()),
+        Call::WriteFile("/proc/sys/kernel/hotplug".into(), "\n".into()),
+    ] {
+        assert!(at(&late) > gmond, "{late:?} after the last spawn");
+    }
+}
+
+#[test]
+fn sshd_is_spawned_first_and_needs_only_its_mounts() {
+    let mut sys = node();
+    run(&mut sys, 1);
+    let pos = |pred: &dyn Fn(&Call) -> bool| sys.calls.iter().position(pred).unwrap();
+    let sshd = pos(&|c| matches!(c, Call::Spawn(a) if a[0] == "/usr/sbin/sshd"));
+    let rpcbind = pos(&|c| matches!(c, Call::Spawn(a) if a[0] == "/usr/sbin/rpcbind"));
+    assert!(sshd < rpcbind);
+    for target in ["/dev", "/dev/pts", "/run"] {
+        let m = pos(&|c| matches!(c, Call::Mount(m) if m.target == target));
+        assert!(m < sshd, "{target} mounted before sshd starts");
+    }
+    assert!(pos(&|c| *c == Call::Mkdir("/run/sshd".into())) < sshd);
+    // init runs ahead of its services until they are all spawned.
+    let raised = pos(&|c| *c == Call::OwnNice(crate::supervisor::SPAWN_NICE));
+    let lowered = pos(&|c| *c == Call::OwnNice(0));
+    let gmond = pos(&|c| matches!(c, Call::Spawn(a) if a[0] == "/usr/sbin/gmond"));
+    assert!(raised < sshd && gmond < lowered);
 }
 
 #[test]
@@ -340,7 +386,7 @@ fn clock_runs_beside_the_services() {
     let mut sup = run(&mut sys, 1);
     assert_eq!(
         names(&sys),
-        ["/usr/sbin/rpcbind", "/usr/sbin/gmond", "/usr/sbin/sshd"]
+        ["/usr/sbin/sshd", "/usr/sbin/rpcbind", "/usr/sbin/gmond"]
     );
     let spawn_at = |sys: &FakeSys, what: &Call| sys.calls.iter().position(|c| c == what);
     let clock = spawn_at(&sys, &Call::SpawnClock("172.16.1.1".parse().unwrap())).unwrap();
@@ -414,14 +460,37 @@ fn hostname_falls_back_to_etc_hostname() {
 }
 
 #[test]
+fn early_boot_reads_only_what_it_needs() {
+    // ip= names the node: /etc/hostname is not read; the first rpcbind and
+    // sshd found end their probes.
+    let mut sys = node();
+    run(&mut sys, 0);
+    let looked = sys.looked_at.borrow().clone();
+    for skipped in [
+        "/etc/hostname",
+        "/sbin/rpcbind",
+        "/usr/sbin/portmap",
+        "/sbin/sshd",
+        "/bin/ssh-keygen",
+        "/usr/local/sbin/gmond",
+    ] {
+        assert!(
+            !looked.iter().any(|p| p == skipped),
+            "{skipped} in {looked:?}"
+        );
+    }
+    assert!(looked.iter().any(|p| p == "/usr/sbin/rpcbind"));
+}
+
+#[test]
 fn background_daemons_yield_to_sshd_during_start_up() {
     let mut sys = node();
     let mut sup = run(&mut sys, 1);
     assert_eq!(
         sys.niced,
         [
-            ("/usr/sbin/rpcbind".to_string(), 10),
-            ("/usr/sbin/gmond".to_string(), 10)
+            ("/usr/sbin/rpcbind".to_string(), 19),
+            ("/usr/sbin/gmond".to_string(), 19)
         ],
         "sshd starts at normal priority"
     );

@@ -30,6 +30,7 @@ pub enum Call {
     SpawnReport(std::net::SocketAddr),
     Kill(Pid, Signal),
     Renice(Pid, i32),
+    OwnNice(i32),
     FinitModule(String),
     Dhcp(String),
     SetIpv4(String, Ipv4Addr, Ipv4Addr),
@@ -55,6 +56,8 @@ pub enum Behaviour {
 #[derive(Default)]
 pub struct FakeSys {
     pub calls: Vec<Call>,
+    /// Paths read or probed (`read_file`, `exists`), in order.
+    pub looked_at: std::cell::RefCell<Vec<String>>,
     pub files: BTreeMap<String, String>,
     pub dirs: BTreeSet<String>,
     /// Paths whose mount(2) fails with this errno.
@@ -142,9 +145,11 @@ fn enoent() -> io::Error {
 
 impl Sys for FakeSys {
     fn read_file(&self, path: &str) -> io::Result<String> {
+        self.looked_at.borrow_mut().push(path.into());
         self.files.get(path).cloned().ok_or_else(enoent)
     }
     fn exists(&self, path: &str) -> bool {
+        self.looked_at.borrow_mut().push(path.into());
         self.files.contains_key(path) || self.dirs.contains(path)
     }
     fn mkdir(&mut self, path: &str, _mode: u32) -> io::Result<()> {
@@ -292,6 +297,10 @@ impl Sys for FakeSys {
         self.procs.insert(pid, ("report".into(), None));
         self.schedule_exit(pid, self.mono, ExitStatus::Code(0));
         Ok(pid)
+    }
+    fn set_own_nice(&mut self, nice: i32) -> io::Result<()> {
+        self.calls.push(Call::OwnNice(nice));
+        Ok(())
     }
     fn renice_group(&mut self, pgid: Pid, nice: i32) -> io::Result<()> {
         self.calls.push(Call::Renice(pgid, nice));

@@ -51,6 +51,20 @@ pub struct Args {
     /// hides what init itself costs.
     #[arg(long)]
     pub no_rng: bool,
+    /// Boot only one side (ours or seed), e.g. to try a change quickly.
+    #[arg(long, value_parser = ["ours", "seed"])]
+    pub only: Option<String>,
+    /// Keep each boot's serial console as DIR/<side>-<run>.log.
+    #[arg(long, value_name = "DIR")]
+    pub console_dir: Option<PathBuf>,
+    /// After each boot, run this shell command on the node over SSH and
+    /// print its output (e.g. `ps -eo pid,ni,time,comm`).
+    #[arg(long, value_name = "CMD")]
+    pub probe: Option<String>,
+    /// Install FILE as the node's /etc/diskless/init.toml (ours only; e.g.
+    /// to try other sshd flags). Default: none, so init's defaults run.
+    #[arg(long, value_name = "FILE")]
+    pub init_toml: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -68,24 +82,50 @@ struct Sample {
 }
 
 /// Connects to port 22 every 20 ms until a line starting with `SSH-`
-/// arrives; returns when it did.
-fn wait_banner(ns: &Netns, vm: &mut Vm, timeout: Duration) -> Result<Duration> {
+/// arrives; returns when it did. Every attempt's outcome goes to `trace`
+/// (ms since QEMU started), so a lost SYN or a slow accept shows.
+fn wait_banner(
+    ns: &Netns,
+    vm: &mut Vm,
+    timeout: Duration,
+    trace: &mut Vec<String>,
+) -> Result<Duration> {
     let addr: SocketAddr = format!("{NODE_IP}:22").parse()?;
     let deadline = Instant::now() + timeout;
+    let t0 = vm.started();
+    let ms = move || t0.elapsed().as_secs_f64() * 1e3;
     loop {
-        let got = ns.run_in(move || -> Option<()> {
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
-            s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let begun = ms();
+        let got = ns.run_in(move || -> Result<f64, String> {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+                .map_err(|e| format!("connect: {e}"))?;
+            let connected = ms();
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .map_err(|e| e.to_string())?;
             let mut buf = [0u8; 64];
             let mut line = Vec::new();
             while !line.contains(&b'\n') && line.len() < 255 {
-                let n = s.read(&mut buf).ok().filter(|&n| n > 0)?;
-                line.extend_from_slice(&buf[..n]);
+                match s.read(&mut buf) {
+                    Ok(n) if n > 0 => line.extend_from_slice(&buf[..n]),
+                    Ok(_) => return Err(format!("connected at {connected:.0}, closed")),
+                    Err(e) => return Err(format!("connected at {connected:.0}, read: {e}")),
+                }
             }
-            line.starts_with(b"SSH-").then_some(())
+            if line.starts_with(b"SSH-") {
+                Ok(connected)
+            } else {
+                Err(format!("connected at {connected:.0}, not a banner"))
+            }
         })?;
-        if got.is_some() {
-            return Ok(vm.started().elapsed());
+        match got {
+            Ok(connected) => {
+                trace.push(format!(
+                    "{begun:.0} connected at {connected:.0}, banner at {:.0}",
+                    ms()
+                ));
+                return Ok(vm.started().elapsed());
+            }
+            Err(e) => trace.push(format!("{begun:.0} {e}")),
         }
         if Instant::now() >= deadline || !vm.is_running() {
             bail!("no SSH banner within {timeout:?}\n{}", vm.diagnostics());
@@ -118,7 +158,7 @@ fn init_bin(args: &Args) -> Result<PathBuf> {
     Ok(p)
 }
 
-fn build_image(work: &Path, init: &Path, pubkey: &str) -> Result<PathBuf> {
+fn build_image(work: &Path, init: &Path, pubkey: &str, toml: Option<&Path>) -> Result<PathBuf> {
     let root = work.join("root");
     rootfs::unpack(&root)?;
     rootfs::inject_ssh_key(&root, pubkey)?;
@@ -129,13 +169,25 @@ fn build_image(work: &Path, init: &Path, pubkey: &str) -> Result<PathBuf> {
     std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o755))?;
     std::fs::write(root.join("etc/inittab"), INITTAB)?;
     std::fs::write(root.join("etc/fstab"), FSTAB)?;
+    if let Some(t) = toml {
+        std::fs::create_dir_all(root.join("etc/diskless"))?;
+        std::fs::copy(t, root.join("etc/diskless/init.toml"))
+            .with_context(|| format!("copying {}", t.display()))?;
+    }
     let img = work.join("root.ext4");
     rootfs::ext4_image(&root, &img)?;
     std::fs::remove_dir_all(&root)?;
     Ok(img)
 }
 
-fn boot(which: Which, bz: &Path, img: &Path, key: &SshKey, args: &Args) -> Result<Sample> {
+fn boot(
+    which: Which,
+    run: u32,
+    bz: &Path,
+    img: &Path,
+    key: &SshKey,
+    args: &Args,
+) -> Result<Sample> {
     let timeout = Duration::from_secs(args.timeout);
     let ns = Netns::new("bench-init")?;
     ns.add_tap("tap0")?;
@@ -166,16 +218,34 @@ fn boot(which: Which, bz: &Path, img: &Path, key: &SshKey, args: &Args) -> Resul
         "virtio-blk-pci,drive=root".to_string(),
     ]);
     cfg.rng = !args.no_rng;
+    if let Some(dir) = &args.console_dir {
+        std::fs::create_dir_all(dir)?;
+        let side = if which == Which::Ours { "ours" } else { "seed" };
+        cfg.serial_log = Some(dir.join(format!("{side}-{run}.log")));
+    }
     let mut vm = Vm::start(&cfg, &ns)?;
     let t_init = vm.wait_for("as init process", timeout)?;
     let spawned_pat = match which {
         Which::Ours => "diskless-init: all services spawned",
         Which::Seed => "diskless: services up",
     };
-    let banner = wait_banner(&ns, &mut vm, timeout)?;
+    let mut trace = vec![];
+    let banner = wait_banner(&ns, &mut vm, timeout, &mut trace);
+    if let Some(dir) = &args.console_dir {
+        let side = if which == Which::Ours { "ours" } else { "seed" };
+        std::fs::write(
+            dir.join(format!("{side}-{run}.attempts")),
+            trace.join("\n") + "\n",
+        )?;
+    }
+    let banner = banner?;
     let spawned = vm.wait_for(spawned_pat, Duration::from_secs(5))?;
     // The key works (the node is usable, not just listening).
-    Ssh::new(&ns, NODE_IP, key).check("true")?;
+    let ssh = Ssh::new(&ns, NODE_IP, key);
+    ssh.check("true")?;
+    if let Some(cmd) = &args.probe {
+        eprintln!("{}", ssh.check(cmd)?);
+    }
     Ok(Sample {
         spawned: (spawned.saturating_sub(t_init)).as_secs_f64(),
         banner: (banner.saturating_sub(t_init)).as_secs_f64(),
@@ -203,7 +273,7 @@ pub fn run(args: Args) -> Result<()> {
     let work = std::env::temp_dir().join(format!("bench-init-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
-    let img = build_image(&work, &init, &key.public_key()?)?;
+    let img = build_image(&work, &init, &key.public_key()?, args.init_toml.as_deref())?;
     let mut ours = vec![];
     let mut seed = vec![];
     for i in 0..args.runs.max(1) {
@@ -211,7 +281,11 @@ pub fn run(args: Args) -> Result<()> {
             (Which::Ours, &mut ours, "diskless-init"),
             (Which::Seed, &mut seed, "seed Rcinit"),
         ] {
-            let s = boot(which, &k.bzimage, &img, &key, &args)?;
+            let side = if which == Which::Ours { "ours" } else { "seed" };
+            if args.only.as_deref().is_some_and(|o| o != side) {
+                continue;
+            }
+            let s = boot(which, i + 1, &k.bzimage, &img, &key, &args)?;
             let guest = s
                 .guest_spawned
                 .map(|g| format!(" (init's own clock: {:.1} ms)", g * 1e3))

@@ -32,4 +32,38 @@ fn spawn_reports_exit_code_and_missing_programs() {
     };
     let e = sys.spawn(&missing).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    spawn_sets_session_niceness_and_stdin(&mut sys);
+}
+
+/// (Called from the test above: `wait_events` reaps every child of the
+/// test process, so two spawning tests must not run in parallel.)
+fn spawn_sets_session_niceness_and_stdin(sys: &mut LinuxSys) {
+    // Exit code 0 only if the child leads its own session, runs at nice 7
+    // and reads /dev/null on stdin.
+    let spec = SpawnSpec {
+        argv: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            r#"set -- $(cat /proc/$$/stat); [ "$6" = "$1" ] || exit 10; [ "$(nice)" = 7 ] || exit 11; [ "$(readlink /proc/$$/fd/0)" = /dev/null ] || exit 12; [ "$(pwd)" = / ] || exit 13"#.into(),
+        ],
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        nice: 7,
+    };
+    let before = niceness();
+    let pid = sys.spawn(&spec).unwrap();
+    assert_eq!(niceness(), before, "init's own niceness is untouched");
+    let mut got = None;
+    for _ in 0..100 {
+        for ev in sys.wait_events(Some(Duration::from_millis(50))) {
+            if let Event::Exited { pid: p, status } = ev {
+                if p == pid {
+                    got = Some(status);
+                }
+            }
+        }
+        if got.is_some() {
+            break;
+        }
+    }
+    assert_eq!(got, Some(ExitStatus::Code(0)));
 }
