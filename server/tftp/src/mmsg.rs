@@ -31,6 +31,20 @@ pub fn enable_pktinfo(sock: &impl AsFd) -> io::Result<()> {
     setsockopt(sock, libc::IPPROTO_IP, libc::IP_PKTINFO, one)
 }
 
+/// Sets DF on every datagram (`IP_PMTUDISC_DO`). The kernel then skips
+/// its hashed IP-ID generator, a measurable per-datagram cost on
+/// unconnected sockets; sends larger than the path MTU fail with
+/// `EMSGSIZE` instead of being fragmented, so use it only where datagrams
+/// are known to fit (ACKs, the benchmark's loopback client).
+pub fn set_dont_fragment(sock: &impl AsFd) -> io::Result<()> {
+    setsockopt(
+        sock,
+        libc::IPPROTO_IP,
+        libc::IP_MTU_DISCOVER,
+        libc::IP_PMTUDISC_DO,
+    )
+}
+
 /// Grows a socket buffer, past `rmem_max`/`wmem_max` when we are root
 /// (the `*FORCE` options), else as far as the limit allows.
 pub fn set_buffer(sock: &impl AsFd, send: bool, bytes: usize) {
