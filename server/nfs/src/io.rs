@@ -170,7 +170,9 @@ async fn connection(svc: Arc<Service>, s: TcpStream, peer: SocketAddr) -> Result
             let record = read_record(&mut rd, pool.take()).await?;
             let call = rpc::Call::parse(&record)?;
             let idle = slots.available_permits() == IN_FLIGHT - 1 && rd.buffer().is_empty();
-            let quick = !is_data_call(call.prog, call.proc_);
+            // Metadata, and a READ whose data is all in the page cache.
+            let quick = !is_data_call(call.prog, call.proc_)
+                || (call.proc_ == 6 && crate::nfs3::read_is_warm(&svc, &mut call.args.clone()));
             let (svc, sink, pool) = (svc.clone(), sink.clone(), pool.clone());
             let work = move || {
                 let mut out = pool.take();

@@ -17,6 +17,56 @@ use super::query::{TCP_IO_MAX, UDP_IO_MAX};
 use super::{fh_arg, Ctx, FileRange, Status};
 use crate::xdr::{self, Reader, Writer};
 
+/// Whether a READ call's whole range is in the page cache of a file the
+/// open-file cache holds: then `sendfile` will not wait for the disk and
+/// the call may be answered on the thread that read it. Unsure = `false`.
+pub fn read_is_warm(svc: &crate::service::Service, args: &mut Reader) -> bool {
+    let (Ok(fh), Ok(offset), Ok(count)) = (fh_arg(args), args.u64(), args.u32()) else {
+        return false;
+    };
+    let Some((_, fd)) = svc.open_files.get(fh, false) else {
+        return false;
+    };
+    cached(&fd, offset, count.min(TCP_IO_MAX) as u64)
+}
+
+/// `cachestat(2)` (Linux 6.5): are all pages of the range cached?
+fn cached(fd: &std::os::fd::OwnedFd, offset: u64, len: u64) -> bool {
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Stat {
+        nr_cache: u64,
+        nr_dirty: u64,
+        nr_writeback: u64,
+        nr_evicted: u64,
+        nr_recently_evicted: u64,
+    }
+    const SYS_CACHESTAT: libc::c_long = 451;
+    const PAGE: u64 = 4096;
+    if len == 0 {
+        return true;
+    }
+    let range = Range { off: offset, len };
+    let mut st = Stat::default();
+    // SAFETY: both structs are laid out as the kernel's; flags must be 0.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            fd.as_raw_fd(),
+            &range as *const Range,
+            &mut st as *mut Stat,
+            0,
+        )
+    };
+    let pages = (offset + len - 1) / PAGE - offset / PAGE + 1;
+    rc == 0 && st.nr_cache >= pages
+}
+
 pub fn read(ctx: &Ctx, r: &mut Reader, w: &mut Writer) -> xdr::Result<()> {
     let fh = fh_arg(r)?;
     let offset = r.u64()?;

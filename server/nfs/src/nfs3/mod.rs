@@ -5,6 +5,7 @@
 mod attr;
 mod create;
 mod data;
+pub use data::read_is_warm;
 mod query;
 mod readdir;
 mod remove;
