@@ -364,6 +364,14 @@ pub fn run(a: Args) -> Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let result = (|| -> Result<()> {
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        println!(
+            "load average at the start: {}",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         let data = make_data(&work, &a)?;
         let ns = Netns::new("nfsbench")?;
         ns.exec(&["ip", "link", "set", "lo", "up"])?;
@@ -445,6 +453,16 @@ pub fn run(a: Args) -> Result<()> {
         if a.guest_runs > 0 {
             print_guest(&guest_figures(&work, &a, &server)?, a.mib);
         }
+        println!("goals (ours against ganesha, same run):");
+        println!(
+            "  warm read / iperf3 {:.2} (goal >= 0.95), nfs-ls -R {:.2}x (goal >= 1.5), \
+             write {:.2}x (goal >= 1.5), RSS {} vs {} MB (goal <=)",
+            mib / ours.read_s / limit,
+            gan.ls_s / ours.ls_s,
+            gan.write_s / ours.write_s,
+            ours.rss_kb / 1024,
+            gan.rss_kb / 1024
+        );
         let (o, g) = (mbs(mib, ours.read_s), mbs(mib, gan.read_s));
         println!("ours {o:.0} MB/s, ganesha {g:.0} MB/s, ratio {:.2}x", o / g);
         Ok(())
