@@ -36,6 +36,10 @@ pub fn boot(sys: &mut dyn Sys) -> Supervisor {
         }
     }
     let facts = Facts::gather(sys);
+    info!(
+        "read the command line, mounts and the root's configuration ({} probed paths exist)",
+        facts.existing.len()
+    );
     let plan = plan::plan(&facts);
     for n in &plan.notes {
         info!("{n}");

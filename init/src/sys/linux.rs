@@ -270,12 +270,7 @@ impl Sys for LinuxSys {
         fork_helper(|| i32::from(!crate::clock::run(&mut LinuxSys::new(), job)))
     }
     fn spawn_report(&mut self, job: &crate::report::ReportJob) -> io::Result<Pid> {
-        fork_helper(|| {
-            // Nobody waits for the report; sshd may still be starting.
-            // SAFETY: plain syscall on this process.
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, crate::config::BACKGROUND_NICE) };
-            i32::from(!crate::report::send(&mut LinuxSys::new(), job))
-        })
+        fork_helper(|| i32::from(!crate::report::send(&mut LinuxSys::new(), job)))
     }
     fn set_own_nice(&mut self, nice: i32) -> io::Result<()> {
         // SAFETY: plain syscall on this thread (init is single-threaded).
