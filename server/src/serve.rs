@@ -72,8 +72,8 @@ pub struct Args {
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub tftp_timeout_ms: u64,
     /// TFTP event loops: threads, each driving many transfers over a data
-    /// socket of its own. 0 means one per CPU, at most 4; 1 keeps TFTP on
-    /// a single core.
+    /// socket of its own. 0 means one per two CPUs (at least 1, at most
+    /// 4); 1 keeps TFTP on a single core.
     #[arg(long, value_name = "N", default_value_t = 0,
           value_parser = clap::value_parser!(u16).range(0..=64))]
     pub tftp_loops: u16,

@@ -34,6 +34,7 @@ Examples:
   diskless-qemu bench tftp
   diskless-qemu bench tftp --runs 5 --storm-clients 200 --storm-mib 16
   diskless-qemu bench tftp --only ours --runs 1     # quick check
+  diskless-qemu bench tftp --only ours --tftp-loops 1 --mib 1 --runs 3
 
 Build the server with --release first (cargo build --release -p diskless-server).")]
 pub struct Args {
@@ -55,6 +56,10 @@ pub struct Args {
     /// Only run these servers (ours, atftpd, dnsmasq); repeatable.
     #[arg(long)]
     pub only: Vec<String>,
+    /// Event loops for our server (`serve --tftp-loops`) [default: the
+    /// server's own, one per two CPUs].
+    #[arg(long, value_name = "N")]
+    pub tftp_loops: Option<u16>,
     /// `diskless-server` binary [default: next to this program].
     #[arg(long, value_name = "FILE")]
     pub server: Option<PathBuf>,
@@ -125,19 +130,25 @@ fn cpu_secs(pid: &str) -> f64 {
     (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
 }
 
-fn start(ns: &Netns, which: &str, root: &Path, work: &Path, bin: &Path) -> Result<Running> {
+fn start(ns: &Netns, which: &str, root: &Path, work: &Path, args: &Args) -> Result<Running> {
+    let bin = server_bin(args)?;
     let log = work.join(format!("{which}.log"));
     let r = root.to_str().context("utf-8 root")?;
     let proc = match which {
         "ours" => {
             let inv = work.join("inventory.toml");
             std::fs::write(&inv, include_str!("../../../examples/seed-inventory.toml"))?;
-            let mut c = ns.command(bin);
+            let mut c = ns.command(&bin);
             c.args(["serve", "--inventory"])
                 .arg(&inv)
                 .args(["--boot-root", r, "--listen", "127.0.0.1"])
                 .args(["--tftp-port", &PORT.to_string(), "--http-port", "8080"])
                 .args(["--no-nfs", "--no-dhcp"])
+                .args(
+                    args.tftp_loops
+                        .map(|n| vec!["--tftp-loops".to_string(), n.to_string()])
+                        .unwrap_or_default(),
+                )
                 .env("DISKLESS_LOG", "warn")
                 .stdin(Stdio::null())
                 .stdout(std::fs::File::create(&log)?)
@@ -262,7 +273,7 @@ pub fn run(args: Args) -> Result<()> {
         .into_iter()
         .filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s))
         .collect();
-    let bin = server_bin(&args)?;
+    server_bin(&args)?;
     let work = std::env::temp_dir().join(format!("diskless-bench-tftp-{}", std::process::id()));
     let root = work.join("root");
     std::fs::create_dir_all(&root)?;
@@ -292,7 +303,7 @@ pub fn run(args: Args) -> Result<()> {
     let storm_runs = args.storm_runs.unwrap_or(args.runs).max(1);
     let mut results: Vec<(&str, [f64; 3], Option<Storm>)> = Vec::new();
     for which in &servers {
-        let srv = start(&ns, which, &root, &work, &bin)?;
+        let srv = start(&ns, which, &root, &work, &args)?;
         // Seconds for one transfer: lockstep, windowsize 16, windowsize 64.
         let mut times: [Vec<f64>; 3] = Default::default();
         for _ in 0..args.runs.max(1) {

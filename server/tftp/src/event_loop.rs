@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tracing::{debug, info, warn};
@@ -29,6 +29,12 @@ use crate::sessions::{Admit, Sessions};
 use crate::transfer::{Action, Outcome, Transfer};
 use crate::window::Window;
 use crate::wire::{self, ErrorCode, Packet};
+
+/// After reading at least this many datagrams at once, a loop waits
+/// [`COALESCE`] on a timer before the next read (interrupt coalescing, as
+/// NICs do it): only a boot storm batches that large.
+const COALESCE_FROM: usize = 32;
+const COALESCE: Duration = Duration::from_micros(50);
 
 pub(crate) struct Running {
     transfer: Transfer,
@@ -60,11 +66,21 @@ impl EventLoop {
     pub(crate) fn run(mut self) -> std::io::Result<()> {
         let mut acks = RecvBatch::new(128, 1024);
         let mut requests = RecvBatch::new(16, 4096);
+        let mut busy = false;
         let result = loop {
             if self.stop.load(Ordering::Relaxed) {
                 break Ok(());
             }
+            if busy {
+                // A big batch last time: let the next one gather on a
+                // timer rather than sleeping on the socket, so clients'
+                // ACKs wake nobody (a wakeup per ACK burst is a large part
+                // of a datagram's cost on a VM). Costs a storm's clients at
+                // most this much latency; a lone transfer never waits.
+                std::thread::sleep(COALESCE);
+            }
             let wait_ms = match self.sessions.next_deadline() {
+                _ if busy => 0,
                 Some(d) => {
                     d.saturating_duration_since(Instant::now())
                         .as_millis()
@@ -83,8 +99,9 @@ impl EventLoop {
                 Ok(r) => r,
                 Err(e) => break Err(e),
             };
+            busy = false;
             if ready & 1 != 0 {
-                self.on_data_socket(&mut acks)?;
+                busy = self.on_data_socket(&mut acks)? >= COALESCE_FROM;
             }
             if ready & 2 != 0 {
                 resolvers::drain(&self.wake);
@@ -112,15 +129,18 @@ impl EventLoop {
 
     /// ACKs (and client ERRORs) for running transfers, a batch at a time;
     /// the replies to one batch go out in one `sendmmsg`.
-    fn on_data_socket(&mut self, batch: &mut RecvBatch) -> std::io::Result<()> {
+    /// Returns the datagrams read.
+    fn on_data_socket(&mut self, batch: &mut RecvBatch) -> std::io::Result<usize> {
+        let mut moved = 0;
         loop {
             let n = match batch.recv(&self.data) {
                 Ok(n) => n,
                 Err(e) => {
                     debug!("tftp: data socket: {e}");
-                    return Ok(());
+                    return Ok(moved);
                 }
             };
+            moved += n;
             let now = Instant::now();
             for i in 0..n {
                 let Some(d) = batch.get(i) else { continue };
@@ -143,7 +163,7 @@ impl EventLoop {
             }
             self.out.flush(&self.data)?;
             if n < batch.capacity() {
-                return Ok(());
+                return Ok(moved);
             }
         }
     }

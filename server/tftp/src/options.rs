@@ -16,7 +16,7 @@ pub struct Limits {
     /// Retransmissions of one window before the transfer is abandoned.
     pub retries: u32,
     /// Event loops (threads, one data socket each) that share the
-    /// transfers; 0 means one per CPU, at most 4.
+    /// transfers; 0 means one per two CPUs, at least 1, at most 4.
     pub loops: usize,
 }
 
