@@ -24,7 +24,7 @@ OPTIONS:
 AS PID 1:
     mounts /proc /sys /dev (devtmpfs, or tmpfs + device nodes) /dev/pts /dev/shm /run /tmp,
     sets the hostname (ip= field 5), starts the services of /etc/diskless/init.toml
-    (default: rpcbind, gmond, sshd -D; rpcbind and gmond at nice 10 for the first 5 s),
+    (default: sshd -D first, then rpcbind and gmond at nice 19 for the first 5 s),
     sets the clock by SNTP (server from diskless.sntp=/ip=/nfsroot=) and mounts the rest
     of /etc/fstab in the background beside them, reaps zombies.
     SIGTERM/SIGINT reboot, SIGUSR1 halts, SIGUSR2 powers off.
