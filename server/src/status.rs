@@ -177,7 +177,7 @@ impl Status {
     }
 
     /// A boot file was sent: over HTTP when its last chunk was handed to
-    /// the connection, over TFTP when the transfer started.
+    /// the connection, over TFTP when the client acked the last block.
     pub fn file_sent(&self, client: IpAddr, name: &str, via: &str, at_ms: u64) {
         let Some(node) = self.node_at(client) else {
             return;
@@ -341,7 +341,7 @@ fn node_status(
 }
 
 /// TFTP's resolver with a status hook: the boot-file resolver, and a
-/// "file sent" event when a transfer starts (the file was found).
+/// "file sent" event when a transfer completes (its last block acked).
 pub struct StatusResolver {
     pub inner: BootResolver,
     pub status: Arc<Status>,
@@ -349,12 +349,11 @@ pub struct StatusResolver {
 
 impl Resolver for StatusResolver {
     fn resolve(&self, client: SocketAddr, raw: &[u8]) -> Result<Bytes, ResolveError> {
-        let found = self.inner.resolve(client, raw);
-        if found.is_ok() {
-            let name = String::from_utf8_lossy(raw);
-            self.status.file_sent(client.ip(), &name, "tftp", now_ms());
-        }
-        found
+        self.inner.resolve(client, raw)
+    }
+
+    fn finished(&self, client: SocketAddr, name: &str) {
+        self.status.file_sent(client.ip(), name, "tftp", now_ms());
     }
 }
 

@@ -204,7 +204,15 @@ fn status_follows_a_node_from_dhcp_to_init_up() {
         })
         .unwrap();
     assert_eq!(files.1, b"kernel");
-    let v = status_json(&bed);
+    // Recorded when the server has the last ACK, a moment after ours left.
+    let t0 = std::time::Instant::now();
+    let mut v = status_json(&bed);
+    while v["nodes"][0]["stages"]["kernel"]["detail"] != "initrd initrd.img (tftp)"
+        && t0.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+        v = status_json(&bed);
+    }
     let c = &v["nodes"][0];
     assert_eq!(c["stage"], "kernel", "{v:#}");
     assert_eq!(c["stages"]["loader"]["detail"], "pxelinux.0 (tftp)");

@@ -24,7 +24,7 @@ use crate::bootfiles::ResolveError;
 use crate::mmsg::{self, RecvBatch, SendBatch};
 use crate::options::Limits;
 use crate::resolvers::{self, Done, Job};
-use crate::server::Stats;
+use crate::server::{Resolver, Stats};
 use crate::sessions::{Admit, Sessions};
 use crate::transfer::{Action, Outcome, Transfer};
 use crate::window::Window;
@@ -57,6 +57,8 @@ pub(crate) struct EventLoop {
     pub(crate) stats: Arc<Stats>,
     pub(crate) sessions: Sessions<Running>,
     pub(crate) jobs: Option<mpsc::Sender<Job>>,
+    /// Told when a transfer completes.
+    pub(crate) resolver: Arc<dyn Resolver>,
     pub(crate) done: mpsc::Receiver<Done>,
     pub(crate) out: SendBatch,
     pub(crate) unreported: u64,
@@ -345,6 +347,7 @@ impl EventLoop {
         match run.transfer.outcome() {
             Some(Outcome::Complete) => {
                 self.stats.completed.fetch_add(1, Ordering::Relaxed);
+                self.resolver.finished(*peer, &run.name);
             }
             o => {
                 info!(client = %peer, name = %run.name, "tftp transfer ended: {o:?}");

@@ -30,6 +30,10 @@ use crate::sessions::Sessions;
 /// Called on a worker thread, so it may read files.
 pub trait Resolver: Send + Sync + 'static {
     fn resolve(&self, client: SocketAddr, raw_name: &[u8]) -> Result<Bytes, ResolveError>;
+
+    /// The last block of `name` (as the client asked for it) was
+    /// acknowledged by `client`. Called on the event loop: keep it short.
+    fn finished(&self, _client: SocketAddr, _name: &str) {}
 }
 
 /// Counters for `GET /status` and tests.
@@ -147,6 +151,7 @@ impl TftpServer {
                 stats: self.stats.clone(),
                 sessions: Sessions::default(),
                 jobs: Some(jobs.clone()),
+                resolver: self.resolver.clone(),
                 done,
                 out: SendBatch::new(),
                 unreported: 0,
