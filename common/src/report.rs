@@ -12,7 +12,8 @@
 //! ms.boot 4211
 //! ```
 //!
-//! Every line is `key value` and ends in `\n`; `ms.NAME` lines are timings
+//! After that, the same report with `stage alive` goes every minute while
+//! the node runs. Every line is `key value` and ends in `\n`; `ms.NAME` lines are timings
 //! in milliseconds. Keys we do not know are skipped (newer nodes, older
 //! server), but the whole datagram is bounded ([`MAX_LEN`], [`MAX_LINES`])
 //! and anything malformed is an [`Error`], never a panic. No sockets here.
@@ -61,12 +62,17 @@ pub enum Error {
 pub enum Stage {
     /// Every service spawned and every fstab mount tried once.
     ServicesUp,
+    /// Still running: sent every minute after "services up", so the server
+    /// can tell a quiet node from a dead one (and learns of nodes that came
+    /// up before it started).
+    Alive,
 }
 
 impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::ServicesUp => "services-up",
+            Stage::Alive => "alive",
         }
     }
 }
@@ -150,6 +156,7 @@ impl Report {
             match key {
                 "stage" => match value {
                     "services-up" => stage = Some(Stage::ServicesUp),
+                    "alive" => stage = Some(Stage::Alive),
                     _ => return Err(Error::Stage(value.to_string())),
                 },
                 "host" if host_ok(value) => r.host = Some(value.to_string()),
@@ -226,6 +233,9 @@ mod tests {
         assert_eq!(r, sample());
         assert_eq!(r.timing("boot"), Some(4211));
         assert_eq!(r.timing("nope"), None);
+        let alive = Report::new(Stage::Alive).emit().unwrap();
+        assert_eq!(alive, b"diskless-report 1\nstage alive\n");
+        assert_eq!(Report::parse(&alive).unwrap().stage, Stage::Alive);
         let min = Report::new(Stage::ServicesUp).emit().unwrap();
         assert_eq!(min, b"diskless-report 1\nstage services-up\n");
         assert_eq!(Report::parse(&min).unwrap(), Report::new(Stage::ServicesUp));

@@ -88,7 +88,13 @@ pub fn build(
 pub struct ReportJob {
     pub to: SocketAddr,
     pub bytes: Vec<u8>,
+    /// The minutely "alive" report: nothing on the console either way (a
+    /// server that is down must not fill it; its status view shows the gap).
+    pub quiet: bool,
 }
+
+/// How often a running node tells the server it is alive.
+pub const ALIVE_EVERY: Duration = Duration::from_secs(60);
 
 /// The "services up" report for this boot, or `None` when there is no
 /// server to tell (or reporting is off).
@@ -99,7 +105,29 @@ pub fn job(sys: &dyn Sys, since_init: Duration, running: usize) -> Option<Report
         .and_then(|c| target(&c))?;
     let host = sys.hostname().ok().filter(|h| !h.is_empty());
     let bytes = build(host, since_init, sys.monotonic(), running);
-    Some(ReportJob { to, bytes })
+    Some(ReportJob {
+        to,
+        bytes,
+        quiet: false,
+    })
+}
+
+/// The "alive" report: the same datagram with `stage alive` and the
+/// services running now; the helper's pid, if one was started.
+pub fn alive(sys: &mut dyn Sys, since_init: Duration, running: usize) -> Option<Pid> {
+    let job = alive_job(sys, since_init, running)?;
+    sys.spawn_report(&job).ok()
+}
+
+/// The "alive" datagram (`ms.init`/`ms.boot` are then the time since init
+/// and kernel start), sent quietly.
+pub fn alive_job(sys: &dyn Sys, since_init: Duration, running: usize) -> Option<ReportJob> {
+    let mut job = job(sys, since_init, running)?;
+    let mut r = Report::parse(&job.bytes).ok()?;
+    r.stage = Stage::Alive;
+    job.bytes = r.emit().ok()?;
+    job.quiet = true;
+    Some(job)
 }
 
 /// Called once, when every service has been spawned. The exchange runs in
@@ -128,12 +156,17 @@ pub fn send(sys: &mut dyn Sys, job: &ReportJob) -> bool {
     for _ in 0..TRIES {
         match sys.udp_exchange(to, &job.bytes, TIMEOUT) {
             Ok(a) if a == ACK => {
-                info!("reported services up to diskless-server at {to}");
+                if !job.quiet {
+                    info!("reported services up to diskless-server at {to}");
+                }
                 return true;
             }
             Ok(_) => last = "an answer that is not an ack".into(),
             Err(e) => last = e.to_string(),
         }
+    }
+    if job.quiet {
+        return false;
     }
     warn!(
         "could not report services up to {to} ({last}); the boot goes on, \
@@ -251,5 +284,19 @@ mod tests {
         let to: SocketAddr = "172.16.1.1:80".parse().unwrap();
         assert_eq!(s.calls, [Call::SpawnReport(to)]);
         assert_eq!(s.mono, t0);
+    }
+
+    #[test]
+    fn alive_report_says_alive_and_is_bounded_too() {
+        let mut s = fake(Some("nfsroot=172.16.1.1:/r"));
+        let j = alive_job(&s, Duration::from_secs(61), 3).unwrap();
+        assert!(j.quiet);
+        let r = Report::parse(&j.bytes).unwrap();
+        assert_eq!(r.stage, Stage::Alive);
+        assert_eq!(r.running, Some(3));
+        // A silent server: the same bounded wait, in the helper.
+        assert!(!send(&mut s, &j));
+        assert_eq!(s.calls.len(), TRIES);
+        assert!(alive_job(&fake(None), Duration::ZERO, 0).is_none());
     }
 }

@@ -60,6 +60,9 @@ pub struct Supervisor {
     pub orphans_reaped: u64,
     /// The status report helper while it runs (it logs its own outcome).
     report_pid: Option<Pid>,
+    /// When the next "alive" report is due (set once services are up and a
+    /// server is there to tell).
+    next_alive: Option<Duration>,
     /// The plan's late steps, run once right after the first services were
     /// spawned (empty afterwards).
     late_steps: Vec<Step>,
@@ -90,6 +93,7 @@ impl Supervisor {
             startup_until: Some(now + STARTUP_WINDOW),
             orphans_reaped: 0,
             report_pid: None,
+            next_alive: None,
             late_steps: plan.late_steps,
         }
     }
@@ -111,6 +115,7 @@ impl Supervisor {
                 plan::execute(sys, &std::mem::take(&mut self.late_steps));
             }
             self.end_startup(sys, now);
+            self.send_alive(sys, now);
         }
         if let Some(sd) = &mut self.shutdown {
             let live: Vec<Pid> = self.services.iter().filter_map(Service::pid).collect();
@@ -142,8 +147,25 @@ impl Supervisor {
                     d.push(at);
                 }
             }
+            d.extend(self.next_alive);
         }
         d.into_iter().min()
+    }
+
+    /// Every [`crate::report::ALIVE_EVERY`]: tell the server the node still
+    /// runs (skipped while the previous report's helper is still waiting).
+    fn send_alive(&mut self, sys: &mut dyn Sys, now: Duration) {
+        let Some(due) = self.next_alive else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        self.next_alive = Some(now + crate::report::ALIVE_EVERY);
+        if self.report_pid.is_none() {
+            let running = self.services.iter().filter(|s| s.pid().is_some()).count();
+            self.report_pid = crate::report::alive(sys, now.saturating_sub(self.t0), running);
+        }
     }
 
     /// At the end of the start-up window, niced services get normal priority.
@@ -279,6 +301,9 @@ impl Supervisor {
             // The milestone is on the console now, not after the late steps.
             crate::log::release();
             self.report_pid = crate::report::services_up(sys, at.saturating_sub(self.t0), running);
+            if self.report_pid.is_some() {
+                self.next_alive = Some(at + crate::report::ALIVE_EVERY);
+            }
         }
     }
 

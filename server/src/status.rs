@@ -92,6 +92,16 @@ struct Record {
     kernel: Option<Hit>,
     root: Option<Hit>,
     init: Option<(Hit, InitReport)>,
+    /// init's minutely "alive" reports: first and last time, services
+    /// running at the last.
+    alive: Option<Alive>,
+}
+
+#[derive(Clone, Copy)]
+struct Alive {
+    first_ms: u64,
+    last_ms: u64,
+    running: Option<u32>,
 }
 
 /// One node's line in the view.
@@ -106,6 +116,10 @@ pub struct NodeStatus {
     /// Every stage seen, latest time each.
     pub stages: BTreeMap<Stage, Hit>,
     pub init: Option<InitReport>,
+    /// When the node was last heard from: its latest stage or its latest
+    /// "alive" report from init.
+    #[serde(default)]
+    pub last_seen_ms: Option<u64>,
 }
 
 /// The whole `node_status` part of `GET /status`.
@@ -249,6 +263,18 @@ impl Status {
         self.update(node.ip, |r| r.init = Some((Hit { at_ms, detail }, init)));
     }
 
+    /// init's minutely "alive" report, already checked to come from `node`.
+    pub fn alive(&self, node: &Node, report: &Report, at_ms: u64) {
+        self.update(node.ip, |r| {
+            let first_ms = r.alive.map_or(at_ms, |a| a.first_ms);
+            r.alive = Some(Alive {
+                first_ms,
+                last_ms: at_ms,
+                running: report.running,
+            });
+        });
+    }
+
     /// Every inventory node, in inventory order.
     pub fn view(&self) -> View {
         let inv = self.shared.inventory.load();
@@ -328,7 +354,27 @@ fn node_status(
             init = saved.init.clone();
         }
     }
+    let alive = rec.and_then(|r| r.alive);
+    if let (Some(a), false) = (alive, stages.contains_key(&Stage::Init)) {
+        // Up since before this server (and its saved history) knew it.
+        let mut detail = String::from("alive");
+        if let Some(n) = a.running {
+            detail.push_str(&format!(", {n} running"));
+        }
+        stages.insert(
+            Stage::Init,
+            Hit {
+                at_ms: a.first_ms,
+                detail,
+            },
+        );
+    }
     let last = stages.iter().max_by_key(|(s, h)| (h.at_ms, **s));
+    let last_seen_ms = stages
+        .values()
+        .map(|h| h.at_ms)
+        .chain(alive.map(|a| a.last_ms))
+        .max();
     NodeStatus {
         name: n.name.clone(),
         ip: n.ip,
@@ -337,6 +383,7 @@ fn node_status(
         at_ms: last.map(|(_, h)| h.at_ms),
         stages,
         init,
+        last_seen_ms,
     }
 }
 

@@ -234,6 +234,19 @@ fn status_follows_a_node_from_dhcp_to_init_up() {
     let ack = bed.cli.run_in(move || report(CARTMAN, &b)).unwrap();
     assert_eq!(ack.as_deref(), Some(ACK), "{}", bed.log());
 
+    // A minutely "alive" report: acked, init up keeps its time.
+    let mut alive = r.clone();
+    alive.stage = Stage::Alive;
+    let a = alive.emit().unwrap();
+    let ack = bed.cli.run_in(move || report(CARTMAN, &a)).unwrap();
+    assert_eq!(ack.as_deref(), Some(ACK), "{}", bed.log());
+    let v = status_json(&bed);
+    let c = &v["nodes"][0];
+    assert!(
+        c["last_seen_ms"].as_u64() >= c["stages"]["init"]["at_ms"].as_u64(),
+        "{v:#}"
+    );
+
     // Strangers and garbage: no ack, nothing recorded.
     let n = bed.cli.name().to_string();
     let st = std::process::Command::new("ip")

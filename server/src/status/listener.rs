@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diskless_common::report::{Report, ACK, MAX_LEN};
+use diskless_common::report::{Report, Stage as ReportStage, ACK, MAX_LEN};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -69,6 +69,8 @@ impl Default for LogLimiter {
 pub enum Outcome {
     /// Recorded; what to log.
     Accepted(String),
+    /// A minutely "alive" report, recorded (acked, not logged).
+    Alive,
     /// Not from an inventory node on the boot subnet.
     Stranger,
     /// Not a report (the parse error).
@@ -81,6 +83,10 @@ pub fn accept(status: &Status, from: IpAddr, bytes: &[u8], at_ms: u64) -> Outcom
         return Outcome::Stranger;
     };
     match Report::parse(bytes) {
+        Ok(r) if r.stage == ReportStage::Alive => {
+            status.alive(&node, &r, at_ms);
+            Outcome::Alive
+        }
         Ok(r) => {
             status.reported(&node, &r, at_ms);
             let ms = |k| r.timing(k).map(|v| format!("{v} ms")).unwrap_or("?".into());
@@ -120,6 +126,10 @@ pub async fn run(
             _ = shutdown.changed() => return Ok(()),
         };
         match accept(&status, from.ip(), &buf[..n], now_ms()) {
+            Outcome::Alive => {
+                let _ = socket.send_to(ACK, from).await;
+                debug!(client = %from, "status: alive");
+            }
             Outcome::Accepted(line) => {
                 let _ = socket.send_to(ACK, from).await;
                 let (log, dropped) = accepted_log.allow(Instant::now());
@@ -144,7 +154,7 @@ pub async fn run(
                         Outcome::Malformed(why) => {
                             warn!(client = %from, "status: report refused: {why}")
                         }
-                        Outcome::Accepted(_) => {}
+                        Outcome::Accepted(_) | Outcome::Alive => {}
                     }
                 }
             }

@@ -156,7 +156,7 @@ pub fn render(v: &View) -> String {
     .collect()];
     for n in &v.nodes {
         let mut row = vec![n.name.clone(), n.ip.to_string()];
-        match (n.stage, n.at_ms) {
+        match (n.stage, n.last_seen_ms.or(n.at_ms)) {
             (Some(s), Some(at)) => {
                 row.push(s.label().into());
                 row.push(ago(v.now_ms, at));

@@ -277,3 +277,50 @@ fn missing_corrupt_or_foreign_status_files() {
     assert!(store::save(&path, b"{}").is_err());
     let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
 }
+
+#[test]
+fn alive_reports_refresh_last_seen_without_moving_init_up() {
+    let st = status();
+    let node_rec = st.node_at(CARTMAN).unwrap();
+    st.reported(&node_rec, &report(), 7_000);
+    let mut alive = report();
+    alive.stage = ReportStage::Alive;
+    assert_eq!(
+        accept(&st, CARTMAN, &alive.emit().unwrap(), 67_000),
+        Outcome::Alive
+    );
+    let v = st.view();
+    let c = node(&v, "cartman");
+    assert_eq!(c.stage, Some(Stage::Init));
+    assert_eq!(c.at_ms, Some(7_000));
+    assert_eq!(c.last_seen_ms, Some(67_000));
+    let mut v2 = v.clone();
+    v2.now_ms = 70_000;
+    let table = super::table::render(&v2);
+    let line = table.lines().find(|l| l.starts_with("cartman")).unwrap();
+    assert!(line.contains("init up  3s"), "{table}");
+}
+
+#[test]
+fn a_node_up_before_the_server_shows_as_alive() {
+    let st = status();
+    let mut alive = report();
+    alive.stage = ReportStage::Alive;
+    assert_eq!(
+        accept(&st, CARTMAN, &alive.emit().unwrap(), 5_000),
+        Outcome::Alive
+    );
+    accept(&st, CARTMAN, &alive.emit().unwrap(), 65_000);
+    let v = st.view();
+    let c = node(&v, "cartman");
+    assert_eq!(c.stage, Some(Stage::Init));
+    assert_eq!(c.stages[&Stage::Init].detail, "alive, 3 running");
+    assert_eq!(c.stages[&Stage::Init].at_ms, 5_000);
+    assert_eq!(c.last_seen_ms, Some(65_000));
+    // Strangers' alive reports are refused like any other.
+    let pool = IpAddr::V4(Ipv4Addr::new(172, 16, 1, 200));
+    assert_eq!(
+        accept(&st, pool, &alive.emit().unwrap(), 1),
+        Outcome::Stranger
+    );
+}
