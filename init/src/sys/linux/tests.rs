@@ -11,20 +11,7 @@ fn spawn_reports_exit_code_and_missing_programs() {
         nice: 0,
     };
     let pid = sys.spawn(&spec).unwrap();
-    let mut got = None;
-    for _ in 0..100 {
-        for ev in sys.wait_events(Some(Duration::from_millis(50))) {
-            if let Event::Exited { pid: p, status } = ev {
-                if p == pid {
-                    got = Some(status);
-                }
-            }
-        }
-        if got.is_some() {
-            break;
-        }
-    }
-    assert_eq!(got, Some(ExitStatus::Code(3)));
+    assert_eq!(exit_of(&mut sys, pid), Some(ExitStatus::Code(3)));
     let missing = SpawnSpec {
         argv: vec!["/nonexistent/daemon".into()],
         env: vec![],
@@ -52,18 +39,19 @@ fn spawn_sets_session_niceness_and_stdin(sys: &mut LinuxSys) {
     let before = niceness();
     let pid = sys.spawn(&spec).unwrap();
     assert_eq!(niceness(), before, "init's own niceness is untouched");
-    let mut got = None;
+    assert_eq!(exit_of(sys, pid), Some(ExitStatus::Code(0)));
+}
+
+/// How `pid` ended, waiting at most 5 s.
+fn exit_of(sys: &mut LinuxSys, pid: Pid) -> Option<ExitStatus> {
     for _ in 0..100 {
         for ev in sys.wait_events(Some(Duration::from_millis(50))) {
             if let Event::Exited { pid: p, status } = ev {
                 if p == pid {
-                    got = Some(status);
+                    return Some(status);
                 }
             }
         }
-        if got.is_some() {
-            break;
-        }
     }
-    assert_eq!(got, Some(ExitStatus::Code(0)));
+    None
 }
