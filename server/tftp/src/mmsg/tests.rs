@@ -5,7 +5,7 @@ use std::net::UdpSocket;
 
 #[test]
 fn raw_addresses_roundtrip() {
-    for a in ["127.0.0.1:69", "[::1]:6969", "10.1.2.3:65535"] {
+    for a in ["127.0.0.1:69", "[::1]:6969", "172.16.1.3:65535"] {
         let a: SocketAddr = a.parse().unwrap();
         let (raw, _) = to_raw(&a);
         assert_eq!(from_raw(&raw), Some(a));
