@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod accel;
+mod prompt;
 pub use accel::accel;
+use prompt::PromptAnswer;
 
 /// Firmware the node starts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -403,52 +405,6 @@ impl Drop for Vm {
     }
 }
 
-/// Watches the console for iPXE's Ctrl-B prompt and answers it once with a
-/// space (see [`VmConfig::skip_ipxe_prompt`]). Holds the pipe's write end
-/// for QEMU's lifetime, so its serial input never sees end-of-file.
-struct PromptAnswer {
-    input: std::io::PipeWriter,
-    /// The last bytes seen, so a prompt split across reads is still found.
-    tail: Vec<u8>,
-    answered: bool,
-}
-
-impl PromptAnswer {
-    const PROMPT: &'static [u8] = b"for the iPXE command line";
-
-    fn new(input: std::io::PipeWriter) -> PromptAnswer {
-        PromptAnswer {
-            input,
-            tail: Vec::new(),
-            answered: false,
-        }
-    }
-
-    /// Takes console output; returns `true` when it answered the prompt now.
-    fn feed(&mut self, data: &[u8]) -> bool {
-        if self.answered {
-            return false;
-        }
-        self.tail.extend_from_slice(data);
-        if self
-            .tail
-            .windows(Self::PROMPT.len())
-            .any(|w| w == Self::PROMPT)
-        {
-            self.answered = true;
-            self.tail = Vec::new();
-            // A failed write only means the 2 s wait runs out by itself.
-            let _ = self.input.write_all(b" ");
-            return true;
-        }
-        let keep = Self::PROMPT.len() - 1;
-        if self.tail.len() > keep {
-            self.tail.drain(..self.tail.len() - keep);
-        }
-        false
-    }
-}
-
 static RUN_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 fn proc_stdout(p: &mut Proc) -> Option<std::process::ChildStdout> {
@@ -492,19 +448,6 @@ mod tests {
         );
         let c = VmConfig::direct("n1", "/k".into(), "console=ttyS0,115200 x");
         assert!(joined(&c).ends_with("-append console=ttyS0,115200 x"));
-    }
-
-    #[test]
-    fn the_ipxe_prompt_is_answered_once_even_when_split_across_reads() {
-        let (r, w) = std::io::pipe().unwrap();
-        let mut a = PromptAnswer::new(w);
-        assert!(!a.feed(b"iPXE 1.0.0 -- Open Source\r\nPress Ctrl-B for the iP"));
-        assert!(a.feed(b"XE command line..."));
-        assert!(!a.feed(b"Press Ctrl-B for the iPXE command line..."));
-        drop(a);
-        let mut got = Vec::new();
-        std::io::Read::read_to_end(&mut { r }, &mut got).unwrap();
-        assert_eq!(got, b" ");
     }
 
     #[test]
