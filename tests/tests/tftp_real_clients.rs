@@ -17,6 +17,24 @@ fn curl(s: &Server, name: &str, blksize: Option<u32>, out: &std::path::Path) -> 
     sh(&mut c)
 }
 
+/// tftp-hpa fetches `name` in `mode` ("binary" or "ascii") into `out`.
+fn tftp_hpa(s: &Server, mode: &str, name: &str, out: &std::path::Path) -> (bool, String) {
+    let port = s.tftp_port.to_string();
+    sh(Command::new("timeout")
+        .args([
+            "60",
+            "tftp",
+            "127.0.0.1",
+            &port,
+            "-m",
+            mode,
+            "-c",
+            "get",
+            name,
+        ])
+        .arg(out))
+}
+
 #[test]
 fn curl_fetches_identical_bytes_at_blksize_512_and_1468() {
     let s = Server::start(&[]);
@@ -77,36 +95,12 @@ fn tftp_hpa_binary_and_netascii() {
     s.put("text", &text);
     let out = TempDir::new("hpa");
     let f = out.path().join("bin");
-    let (ok, log) = sh(Command::new("timeout")
-        .args([
-            "60",
-            "tftp",
-            "127.0.0.1",
-            &s.tftp_port.to_string(),
-            "-m",
-            "binary",
-            "-c",
-            "get",
-            "bin",
-        ])
-        .arg(&f));
+    let (ok, log) = tftp_hpa(&s, "binary", "bin", &f);
     assert!(ok && !log.contains("Error"), "tftp-hpa: {log}");
     assert!(std::fs::read(&f).unwrap() == data);
     // netascii: the client converts CR LF back, so the text round-trips.
     let f = out.path().join("text");
-    let (ok, log) = sh(Command::new("timeout")
-        .args([
-            "60",
-            "tftp",
-            "127.0.0.1",
-            &s.tftp_port.to_string(),
-            "-m",
-            "ascii",
-            "-c",
-            "get",
-            "text",
-        ])
-        .arg(&f));
+    let (ok, log) = tftp_hpa(&s, "ascii", "text", &f);
     assert!(ok && !log.contains("Error"), "tftp-hpa ascii: {log}");
     assert_eq!(std::fs::read(&f).unwrap(), text);
 }
@@ -119,19 +113,7 @@ fn zero_byte_and_exact_multiples_of_blksize() {
     // "getpeername() failed"), so the empty file is fetched with tftp-hpa.
     s.put("empty", b"");
     let f = out.path().join("empty");
-    let (ok, log) = sh(Command::new("timeout")
-        .args([
-            "60",
-            "tftp",
-            "127.0.0.1",
-            &s.tftp_port.to_string(),
-            "-m",
-            "binary",
-            "-c",
-            "get",
-            "empty",
-        ])
-        .arg(&f));
+    let (ok, log) = tftp_hpa(&s, "binary", "empty", &f);
     assert!(ok && !log.contains("Error"), "tftp-hpa empty: {log}");
     assert_eq!(std::fs::metadata(&f).unwrap().len(), 0);
     let cases: [(&str, usize, Option<u32>); 3] = [
