@@ -69,15 +69,7 @@ fn sighup_reloads_and_keeps_old_inventory_on_errors() {
     // A broken inventory: refused, old one keeps serving.
     std::fs::write(&inv, "[cluster]\nname = 3\n").unwrap();
     s.signal("HUP");
-    let until = Instant::now() + Duration::from_secs(20);
-    while !s.log_text().contains("reload refused") {
-        assert!(
-            Instant::now() < until,
-            "no refusal logged: {}",
-            s.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    s.wait_log("reload refused");
     assert_eq!(s.status()["nodes"], 3);
     let c = RawClient::new(s.tftp_port);
     assert!(c.fetch(b"pxelinux.cfg/01-00-18-f3-70-91-b9").is_ok());
@@ -87,15 +79,7 @@ fn sighup_reloads_and_keeps_old_inventory_on_errors() {
     assert_ne!(moved, seed);
     std::fs::write(&inv, moved).unwrap();
     s.signal("HUP");
-    let until = Instant::now() + Duration::from_secs(20);
-    while !s.log_text().contains("inventory reloaded") {
-        assert!(
-            Instant::now() < until,
-            "reload not applied: {}",
-            s.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    s.wait_log("inventory reloaded");
     assert_eq!(c.first_error(b"pxelinux.cfg/01-00-1c-c0-12-34-56"), Some(1));
     let cfg = c.fetch(b"pxelinux.cfg/01-00-1c-c0-12-34-57").unwrap();
     assert!(String::from_utf8(cfg).unwrap().contains("kenny"));
@@ -122,15 +106,7 @@ fn sighup_with_boot_root_strips_the_new_inventory_root() {
     assert_ne!(moved, seed);
     std::fs::write(&inv, moved).unwrap();
     s.signal("HUP");
-    let until = Instant::now() + Duration::from_secs(20);
-    while !s.log_text().contains("inventory reloaded") {
-        assert!(
-            Instant::now() < until,
-            "reload not applied: {}",
-            s.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    s.wait_log("inventory reloaded");
     assert_eq!(
         c.fetch(b"/srv/diskless-boot/pxelinux.0").unwrap(),
         b"pxe",

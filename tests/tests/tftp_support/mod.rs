@@ -164,6 +164,19 @@ impl Server {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Waits up to 20 s for `text` in the server's log (panics with the log).
+    pub fn wait_log(&self, text: &str) {
+        let until = Instant::now() + Duration::from_secs(20);
+        while !self.log_text().contains(text) {
+            assert!(
+                Instant::now() < until,
+                "no {text:?} in the log: {}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Server {
