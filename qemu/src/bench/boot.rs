@@ -179,17 +179,24 @@ fn boot_ours(
         },
         cmdline,
     )?;
-    let mut vm = Vm::start(&node_vm("ours-node", &node.mac, args), &ns)?;
-    let ssh = Ssh::new(&ns, &node.ip, &key);
+    let files = format!("our stack files: {}", stack.dir().display());
+    boot_node("ours-node", &ns, &key, args, &files)
+}
+
+/// Boots the bench node and times it to the SSH banner; checks it is
+/// `NODE`. `files` names the stack's directory for the error.
+fn boot_node(name: &str, ns: &Netns, key: &SshKey, args: &Args, files: &str) -> Result<Timeline> {
+    let mut vm = Vm::start(&node_vm(name, NODE.1, args), ns)?;
+    let ssh = Ssh::new(ns, NODE.2, key);
     let at = match ssh.wait_boot(&mut vm, Duration::from_secs(args.timeout)) {
         Ok(at) => at,
-        Err(e) => bail!("{e}\n(our stack files: {})", stack.dir().display()),
+        Err(e) => bail!("{e}\n({files})"),
     };
     let mut t = vm.timeline();
     t.push("SSH banner", at);
     let host = ssh.check("hostname")?;
-    if host.trim() != node.hostname {
-        bail!("node answered as {host:?}, expected {}", node.hostname);
+    if host.trim() != NODE.0 {
+        bail!("node answered as {host:?}, expected {}", NODE.0);
     }
     Ok(t)
 }
@@ -238,19 +245,8 @@ fn boot_seed(kernel: &std::path::Path, args: &Args) -> Result<Timeline> {
             ra: args.ra,
         },
     )?;
-    let mut vm = Vm::start(&node_vm("seed-node", &node.mac, args), &ns)?;
-    let ssh = Ssh::new(&ns, &node.ip, &key);
-    let at = match ssh.wait_boot(&mut vm, Duration::from_secs(args.timeout)) {
-        Ok(at) => at,
-        Err(e) => bail!("{e}\n(seed stack files: {})", stack.dir().display()),
-    };
-    let mut t = vm.timeline();
-    t.push("SSH banner", at);
-    let host = ssh.check("hostname")?;
-    if host.trim() != node.hostname {
-        bail!("node answered as {host:?}, expected {}", node.hostname);
-    }
-    Ok(t)
+    let files = format!("seed stack files: {}", stack.dir().display());
+    boot_node("seed-node", &ns, &key, args, &files)
 }
 
 #[cfg(test)]
