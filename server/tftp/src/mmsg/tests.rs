@@ -1,7 +1,9 @@
 //! Batched send/receive and IP_PKTINFO on loopback sockets.
 
 use super::*;
-use std::net::UdpSocket;
+use bytes::Bytes;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
 
 #[test]
 fn raw_addresses_roundtrip() {
@@ -33,7 +35,7 @@ fn batch_send_and_receive_with_pktinfo() {
     let mut r = RecvBatch::new(8, 64);
     let mut got = Vec::new();
     while got.len() < 5 {
-        wait(&rx, libc::POLLIN, 5000).unwrap();
+        poll_readable(&[rx.as_fd()], 5000).unwrap();
         let n = r.recv(&rx).unwrap();
         for i in 0..n {
             let d = r.get(i).unwrap();
