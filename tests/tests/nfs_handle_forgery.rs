@@ -34,15 +34,16 @@ fn forged_modified_truncated_handles_are_refused() {
     longer.push(0);
     assert_eq!(c.getattr(&longer), BADHANDLE);
     // The read-only export's file relabelled with the writable export's id
-    // (bytes 1..5): the MAC no longer matches.
+    // (bytes 1..4 of the compact layout): the MAC no longer matches.
     let mut moved = hello.clone();
-    moved[1..5].copy_from_slice(&rw[1..5]);
+    moved[1..4].copy_from_slice(&rw[1..4]);
     assert_eq!(c.getattr(&moved), BADHANDLE);
     // A handle made with another key (a different server / a forger).
     let other_key = diskless_nfs::handle::Key::from_bytes([9; 32]);
     let d = diskless_nfs::handle::open_seal(
         &diskless_nfs::handle::Key::load_or_create(&tree.key()).unwrap(),
         &hello,
+        [tree.ro(), tree.rw()].map(|p| diskless_nfs::export::export_id(&p)),
     )
     .unwrap();
     let forged = diskless_nfs::handle::seal(&other_key, d.export_id, d.handle_type, d.f_handle);

@@ -142,6 +142,11 @@ impl ExportTable {
         Ok(ExportTable { exports })
     }
 
+    /// The ids of every export (handles name their export by id).
+    pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.exports.iter().map(|e| e.id)
+    }
+
     pub fn by_id(&self, id: u32) -> Option<&Export> {
         self.exports.iter().find(|e| e.id == id)
     }

@@ -6,8 +6,17 @@
 //! export id, so a handle minted in one export cannot be replayed into
 //! another, and only files we looked up inside an export ever get one.
 //!
-//! Layout (at most 58 of NFSv3's 64 bytes):
-//! `version:1 | export_id:4 | handle_type:4 | len:1 | f_handle:len | mac:16`
+//! Two layouts, told apart by the first byte (at most 58 of NFSv3's 64
+//! bytes):
+//! - compact, issued whenever the kernel's handle type fits 7 bits (ext4,
+//!   btrfs): `0x80 | handle_type:1 | export_id_low24:3 | f_handle | mac:16`,
+//!   20 + n bytes: 28 on ext4 (Ganesha's VFS handles are 24). Short
+//!   handles matter because READDIRPLUS carries one per entry and clients
+//!   cap the reply (libnfs: 8 KiB): 51 entries per reply instead of 49.
+//!   The MAC still covers the full 32-bit export id: the low 24 bits only
+//!   pick the candidate exports, and each candidate's full id is tried.
+//! - full (version 1, any handle type; still accepted from earlier
+//!   servers): `1 | export_id:4 | handle_type:4 | len:1 | f_handle | mac:16`.
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
@@ -20,6 +29,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 const VERSION: u8 = 1;
+/// First byte of a compact handle: this bit plus the kernel handle type.
+const COMPACT: u8 = 0x80;
+const COMPACT_HEADER: usize = 4;
 const MAC_LEN: usize = 16;
 /// Kernel handles longer than this do not fit in NFSv3's 64 bytes with our header.
 pub const MAX_KERNEL_HANDLE: usize = 32;
@@ -116,9 +128,20 @@ pub struct Decoded<'a> {
     pub f_handle: &'a [u8],
 }
 
-/// Seals a kernel handle into an NFS handle.
+/// Seals a kernel handle into an NFS handle (compact layout when the
+/// handle type fits 7 bits).
 pub fn seal(key: &Key, export_id: u32, handle_type: i32, f_handle: &[u8]) -> Vec<u8> {
     debug_assert!(f_handle.len() <= MAX_KERNEL_HANDLE);
+    if (0..COMPACT as i32).contains(&handle_type) {
+        let tag = COMPACT | handle_type as u8;
+        let mut out = Vec::with_capacity(COMPACT_HEADER + f_handle.len() + MAC_LEN);
+        out.push(tag);
+        out.extend_from_slice(&export_id.to_be_bytes()[1..]);
+        out.extend_from_slice(f_handle);
+        let mac = compact_mac(key, tag, export_id, f_handle);
+        out.extend_from_slice(&mac);
+        return out;
+    }
     let mut out = Vec::with_capacity(HEADER + f_handle.len() + MAC_LEN);
     out.push(VERSION);
     out.extend_from_slice(&export_id.to_be_bytes());
@@ -130,9 +153,60 @@ pub fn seal(key: &Key, export_id: u32, handle_type: i32, f_handle: &[u8]) -> Vec
     out
 }
 
-/// Checks length, version and MAC; constant-time MAC comparison.
-pub fn open_seal<'a>(key: &Key, fh: &'a [u8]) -> Result<Decoded<'a>, HandleError> {
-    if fh.len() < HEADER + MAC_LEN || fh[0] != VERSION {
+/// The MAC of a compact handle: over its first byte, the full export id
+/// and the kernel handle (never equal to a version-1 MAC input, whose
+/// first byte is 1).
+fn compact_mac(key: &Key, tag: u8, export_id: u32, f_handle: &[u8]) -> [u8; MAC_LEN] {
+    let mut body = [0u8; 5 + MAX_KERNEL_HANDLE];
+    body[0] = tag;
+    body[1..5].copy_from_slice(&export_id.to_be_bytes());
+    body[5..5 + f_handle.len()].copy_from_slice(f_handle);
+    key.mac(&body[..5 + f_handle.len()])
+}
+
+fn same_mac(a: &[u8], b: &[u8]) -> bool {
+    // Constant time: no early exit on the first differing byte.
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks length, layout and MAC (constant-time comparison). `exports`
+/// are the ids of the served exports: a compact handle names its export
+/// by the low 24 bits only, so each export with those bits is tried. A
+/// version-1 handle carries its full export id, which may be one no
+/// longer served (the caller then answers `Stale`).
+pub fn open_seal<'a>(
+    key: &Key,
+    fh: &'a [u8],
+    exports: impl IntoIterator<Item = u32>,
+) -> Result<Decoded<'a>, HandleError> {
+    match fh.first() {
+        Some(&VERSION) => open_full(key, fh),
+        Some(&tag) if tag & COMPACT != 0 => {
+            let n = fh
+                .len()
+                .checked_sub(COMPACT_HEADER + MAC_LEN)
+                .filter(|n| *n <= MAX_KERNEL_HANDLE)
+                .ok_or(HandleError::Bad)?;
+            let low = u32::from_be_bytes([0, fh[1], fh[2], fh[3]]);
+            let f_handle = &fh[COMPACT_HEADER..COMPACT_HEADER + n];
+            let mac = &fh[COMPACT_HEADER + n..];
+            exports
+                .into_iter()
+                .filter(|id| id & 0x00ff_ffff == low)
+                .find(|id| same_mac(&compact_mac(key, tag, *id, f_handle), mac))
+                .map(|export_id| Decoded {
+                    export_id,
+                    handle_type: (tag & !COMPACT) as i32,
+                    f_handle,
+                })
+                .ok_or(HandleError::Bad)
+        }
+        _ => Err(HandleError::Bad),
+    }
+}
+
+fn open_full<'a>(key: &Key, fh: &'a [u8]) -> Result<Decoded<'a>, HandleError> {
+    if fh.len() < HEADER + MAC_LEN {
         return Err(HandleError::Bad);
     }
     let n = fh[9] as usize;
@@ -140,9 +214,7 @@ pub fn open_seal<'a>(key: &Key, fh: &'a [u8]) -> Result<Decoded<'a>, HandleError
         return Err(HandleError::Bad);
     }
     let (body, mac) = fh.split_at(HEADER + n);
-    let want = key.mac(body);
-    let diff = want.iter().zip(mac).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    if diff != 0 {
+    if !same_mac(&key.mac(body), mac) {
         return Err(HandleError::Bad);
     }
     Ok(Decoded {
@@ -262,29 +334,75 @@ mod tests {
     use super::*;
     use std::os::fd::AsFd;
 
-    #[test]
-    fn seal_round_trip_and_forgeries() {
+    /// Round trip, then every bit flip, truncation, extension and another
+    /// key refused, for a handle of `kind` in export 42.
+    fn check_layout(kind: i32, len: usize) {
         let key = Key::from_bytes([7; 32]);
-        let fh = seal(&key, 42, 1, &[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert!(fh.len() <= 64);
-        let d = open_seal(&key, &fh).unwrap();
-        assert_eq!((d.export_id, d.handle_type), (42, 1));
+        let ids = [7, 42, 0x0100_0000 | 42];
+        let fh = seal(&key, 42, kind, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(fh.len(), len);
+        let d = open_seal(&key, &fh, ids).unwrap();
+        assert_eq!((d.export_id, d.handle_type), (42, kind));
         assert_eq!(d.f_handle, &[1, 2, 3, 4, 5, 6, 7, 8]);
         // Every single-bit flip is refused.
         for i in 0..fh.len() * 8 {
             let mut f = fh.clone();
             f[i / 8] ^= 1 << (i % 8);
-            assert!(open_seal(&key, &f).is_err(), "bit {i}");
+            assert!(open_seal(&key, &f, ids).is_err(), "bit {i}");
         }
         // Every truncation and an extension are refused.
         for n in 0..fh.len() {
-            assert!(open_seal(&key, &fh[..n]).is_err());
+            assert!(open_seal(&key, &fh[..n], ids).is_err());
         }
         let mut longer = fh.clone();
         longer.push(0);
-        assert!(open_seal(&key, &longer).is_err());
+        assert!(open_seal(&key, &longer, ids).is_err());
         // Another key refuses it.
-        assert!(open_seal(&Key::from_bytes([8; 32]), &fh).is_err());
+        assert!(open_seal(&Key::from_bytes([8; 32]), &fh, ids).is_err());
+    }
+
+    #[test]
+    fn seal_round_trip_and_forgeries() {
+        // ext4's FILEID_INO32_GEN: compact, 28 bytes.
+        check_layout(1, 28);
+        // XFS' 64-bit inode type does not fit 7 bits: full layout.
+        check_layout(0x81, 34);
+    }
+
+    #[test]
+    fn compact_handles_are_bound_to_the_full_export_id() {
+        let key = Key::from_bytes([7; 32]);
+        // Two exports whose ids share the low 24 bits.
+        let (a, b) = (0x0100_0005, 0x0200_0005);
+        let fh = seal(&key, a, 1, &[9; 8]);
+        assert_eq!(open_seal(&key, &fh, [b, a]).unwrap().export_id, a);
+        assert!(
+            open_seal(&key, &fh, [b]).is_err(),
+            "not into the other export"
+        );
+        assert!(open_seal(&key, &fh, []).is_err(), "export no longer served");
+        // Relabelled to the other export's low bits: refused too.
+        let mut moved = seal(&key, 0x0300_0006, 1, &[9; 8]);
+        moved[1..4].copy_from_slice(&fh[1..4]);
+        assert!(open_seal(&key, &moved, [a, 0x0300_0006]).is_err());
+    }
+
+    #[test]
+    fn full_layout_handles_of_earlier_servers_are_accepted() {
+        let key = Key::from_bytes([7; 32]);
+        let mut old = vec![VERSION];
+        old.extend_from_slice(&42u32.to_be_bytes());
+        old.extend_from_slice(&1i32.to_be_bytes());
+        old.push(8);
+        old.extend_from_slice(&[1; 8]);
+        let mac = key.mac(&old);
+        old.extend_from_slice(&mac);
+        // Carries its full export id: decoded even when not served (Stale).
+        let d = open_seal(&key, &old, []).unwrap();
+        assert_eq!(
+            (d.export_id, d.handle_type, d.f_handle),
+            (42, 1, &[1u8; 8][..])
+        );
     }
 
     #[test]

@@ -162,7 +162,8 @@ impl<'a> Ctx<'a> {
     /// Authenticates a handle and finds its export, refusing callers the
     /// export does not list.
     fn verify<'h>(&self, fh: &'h [u8]) -> Result<(&'a Export, Decoded<'h>), Status> {
-        let d = handle::open_seal(&self.svc.key, fh).map_err(|_| Status::BadHandle)?;
+        let d = handle::open_seal(&self.svc.key, fh, self.exports.ids())
+            .map_err(|_| Status::BadHandle)?;
         let export = self.export_for(d.export_id)?;
         Ok((export, d))
     }

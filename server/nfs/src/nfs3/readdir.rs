@@ -148,8 +148,11 @@ impl Budget {
     fn new(start: usize, a: &Args) -> Budget {
         Budget {
             start,
-            // Room for the terminating `false` + eof, and RPC header slack.
-            limit: start + a.maxcount.saturating_sub(8 + 32),
+            // The status and the whole resok (directory attributes, verifier,
+            // entries, terminating `false` + eof) within maxcount: RFC 1813
+            // bounds the resok alone, and the Linux client sizes the pages
+            // that take the entries by maxcount.
+            limit: start + a.maxcount.saturating_sub(8),
             dircount: a.dircount,
             dir_bytes: 0,
             n: 0,
