@@ -4,21 +4,28 @@ use crate::plan::{self, Facts, Step};
 use crate::supervisor::Supervisor;
 use crate::sys::Sys;
 use crate::{error, info, mount_table, warn};
+use std::time::Duration;
 
 /// Everything up to the supervisor loop: mount `/proc`, gather facts, plan,
 /// run the early steps. Returns the supervisor, ready to tick.
 pub fn boot(sys: &mut dyn Sys) -> Supervisor {
     let t0 = sys.monotonic();
+    boot_from(sys, t0)
+}
+
+/// [`boot`], timing the start-up from `t0` (PID 1: when `main` was entered).
+pub fn boot_from(sys: &mut dyn Sys, t0: Duration) -> Supervisor {
     // Written when the supervisor first waits, after the first spawns.
     crate::log::hold();
     // Until every service is spawned, init goes before them: sshd's start
     // (≈0.5 s of CPU under emulation) must not slow the spawns after it.
-    if let Err(e) = sys.set_own_nice(crate::supervisor::SPAWN_NICE) {
+    if let Err(e) = sys.set_own_priority(true) {
         warn!("could not raise init's priority for the start-up: {e}");
     }
     info!(
-        "diskless-init {} starting (root stage)",
-        env!("CARGO_PKG_VERSION")
+        "diskless-init {} starting (root stage; main() entered at {:.6})",
+        env!("CARGO_PKG_VERSION"),
+        t0.as_secs_f64()
     );
     if !sys.exists("/proc/self") {
         if let Some(m) = mount_table::early_mounts()
@@ -59,9 +66,9 @@ pub fn boot(sys: &mut dyn Sys) -> Supervisor {
     Supervisor::new(plan, t0, now)
 }
 
-/// PID 1's body: never returns.
-pub fn run(sys: &mut dyn Sys) -> ! {
-    let mut sup = boot(sys);
+/// PID 1's body: never returns. `t0` is when `main` was entered.
+pub fn run(sys: &mut dyn Sys, t0: Duration) -> ! {
+    let mut sup = boot_from(sys, t0);
     loop {
         sup.tick(sys);
     }

@@ -19,6 +19,10 @@ static HELD: Mutex<Option<Vec<u8>>> = Mutex::new(None);
 /// Held output beyond this is written at once (a hang later must not hide it).
 const HOLD_MAX: usize = 16 * 1024;
 
+/// Starts the one kernel-log line init writes (the rest of the line is
+/// its CLOCK_MONOTONIC time in seconds; the kernel adds its printk stamp).
+pub const KMSG_PROBE: &str = "diskless-init: CLOCK_MONOTONIC at this line: ";
+
 /// Holds console lines in memory until [`release`].
 pub fn hold() {
     let mut h = HELD.lock().unwrap_or_else(|e| e.into_inner());

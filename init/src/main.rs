@@ -6,6 +6,7 @@ use diskless_init::sys::linux::LinuxSys;
 use diskless_init::{boot, check, initramfs, log};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 const HELP: &str = "\
 diskless-init: PID 1 for diskless NFS-root nodes
@@ -57,7 +58,7 @@ fn request_shutdown(verb: &str) -> ExitCode {
     }
 }
 
-fn pid1() -> ! {
+fn pid1(t0: Duration) -> ! {
     // /proc is not mounted yet in an initramfs: no cmdline means "detect
     // by the root filesystem" (the stage reads the cmdline itself later).
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
@@ -70,14 +71,17 @@ fn pid1() -> ! {
         initramfs::run(&mut LinuxSys::new());
     }
     let mut sys = LinuxSys::for_pid1();
-    boot::run(&mut sys)
+    boot::run(&mut sys, t0)
 }
 
 fn main() -> ExitCode {
     // As PID 1, arguments are whatever the kernel did not understand on its
     // command line (`single`, `nosplash`, …): never a reason to exit.
+    // The start-up is timed from here (the bench compares it with the
+    // kernel's "Run /sbin/diskless-init" line).
+    let t0 = Duration::from_secs_f64(log::uptime());
     if std::process::id() == 1 {
-        pid1();
+        pid1(t0);
     }
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())

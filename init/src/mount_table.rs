@@ -15,6 +15,11 @@ pub const EARLY_TARGETS: [&str; 7] = [
     "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/tmp",
 ];
 
+/// The early mounts made before any service starts (what a program may
+/// need at exec: `/proc`, `/dev`, and `/run` for sshd's privilege
+/// separation directory); the others follow right after the spawns.
+pub const BEFORE_SERVICES: [&str; 3] = ["/proc", "/dev", "/run"];
+
 /// The seed's limits: `/dev` 1M, `/tmp` 10M (its `/run` lived in `/tmp`).
 pub fn early_mounts() -> Vec<EarlyMount> {
     let m = |src: &str, target: &str, fs: &str, flags: u64, data: &str, mode: u32| EarlyMount {

@@ -100,6 +100,12 @@ impl Facts {
         } else {
             None
         };
+        // The DHCP boot server is the clock's last resort: not read when
+        // the command line names a time server or turns SNTP off.
+        let pnp = match clock::choose_server(None, &k, None) {
+            Ok(None) => sys.read_file("/proc/net/pnp").ok(),
+            _ => None,
+        };
         let config_path = k
             .diskless
             .config
@@ -108,7 +114,7 @@ impl Facts {
             mounts: mount_table::parse_mounts(&sys.read_file("/proc/mounts").unwrap_or_default()),
             hostname,
             etc_hostname,
-            pnp: sys.read_file("/proc/net/pnp").ok(),
+            pnp,
             config: sys.read_file(&config_path).ok(),
             config_path,
             fstab: sys.read_file("/etc/fstab").ok(),
@@ -194,6 +200,9 @@ pub fn plan(f: &Facts) -> Plan {
     p.notes.extend(k.notes.iter().cloned());
 
     // 1. Early mounts; /dev falls back to tmpfs + nodes without devtmpfs.
+    // Before the services: what a program may need at exec (/proc, /dev)
+    // and sshd's /run/sshd. The rest is mounted right after the spawns,
+    // while init still runs ahead of its children.
     for m in mount_table::early_mounts() {
         if f.is_mounted(&m.args.target) {
             continue;
@@ -218,26 +227,37 @@ pub fn plan(f: &Facts) -> Plan {
                 vec![]
             };
         let is_dev = m.args.target == "/dev";
-        p.steps.push(Step::Mount {
+        let early = mount_table::BEFORE_SERVICES.contains(&m.args.target.as_str());
+        let step = Step::Mount {
             args: m.args,
             mode: m.mode,
             fallback,
-        });
+        };
+        if early {
+            p.steps.push(step);
+        } else {
+            p.late_steps.push(step);
+        }
         if is_dev {
             p.steps.push(Step::OpenConsole);
         }
     }
-    // 2. Links, directories, files Rcinit made.
+    // 2. Links, directories, files Rcinit made: nothing needs them before
+    // a login, so they are late steps. Mounts come first there: they never
+    // wait for the disk, so no service runs before they are done.
     for (target, link) in mount_table::DEV_LINKS {
-        p.steps.push(Step::Symlink {
+        p.late_steps.push(Step::Symlink {
             target: target.into(),
             link: link.into(),
         });
     }
-    p.steps.push(Step::Mkdir {
+    p.late_steps.push(Step::Mkdir {
         path: "/run/lock".into(),
         mode: 0o1777,
     });
+    // Nothing the default services do at start needs loopback (they bind
+    // the wildcard address).
+    p.late_steps.push(Step::LinkUp("lo".into()));
     // sshd's privilege separation directory is /run/sshd on Debian (the
     // service creates it); builds that use /var/empty check it only after
     // loading their keys, long after this runs.
@@ -282,7 +302,6 @@ pub fn plan(f: &Facts) -> Plan {
             from: "/etc/hostname".into(),
         });
     }
-    p.steps.push(Step::LinkUp("lo".into()));
 
     // 4. Configuration.
     let exists = |path: &str| f.existing.contains(path);

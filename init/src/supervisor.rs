@@ -16,7 +16,8 @@ const MOUNT_RETRY_MAX: Duration = Duration::from_secs(60);
 /// How long after init starts services begin with their `startup_nice`;
 /// then every such service is reniced to 0.
 pub const STARTUP_WINDOW: Duration = Duration::from_secs(5);
-/// init's own niceness from its start until every service is spawned.
+/// init's niceness from its start until every service is spawned, when
+/// realtime scheduling is not available.
 pub const SPAWN_NICE: i32 = -10;
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -109,11 +110,16 @@ impl Supervisor {
             // Services first: the helpers' forks and the late steps can wait.
             self.start_services(sys, now);
             self.start_mounts(sys, now);
-            self.log_milestone(sys);
-            self.start_clock(sys);
+            let reached = self.milestone(sys);
+            // Still ahead of the services (init's start-up priority): the
+            // mounts and files they do not need at exec but soon after.
             if !self.late_steps.is_empty() {
                 plan::execute(sys, &std::mem::take(&mut self.late_steps));
             }
+            if let Some(at) = reached {
+                self.after_milestone(sys, at);
+            }
+            self.start_clock(sys);
             self.end_startup(sys, now);
             self.send_alive(sys, now);
         }
@@ -173,6 +179,13 @@ impl Supervisor {
         match self.startup_until {
             Some(until) if until <= now => self.startup_until = None,
             _ => return,
+        }
+        if !self.all_spawned_logged {
+            // A service still waits (for a mount, say): init has no reason
+            // to stay ahead of everything any longer.
+            if let Err(e) = sys.set_own_priority(false) {
+                warn!("could not lower init's priority after the start-up: {e}");
+            }
         }
         let mut lifted = vec![];
         for s in self.services.iter().filter(|s| s.spec.startup_nice != 0) {
@@ -277,33 +290,46 @@ impl Supervisor {
     }
 
     /// "all services spawned": the moment every service has been started
-    /// (or skipped/given up) and every mount attempted once.
-    fn log_milestone(&mut self, sys: &mut dyn Sys) {
-        if !self.all_spawned_logged
-            && self
+    /// (or skipped/given up) and every mount attempted once. Logs it the
+    /// first time and returns when it was reached.
+    fn milestone(&mut self, sys: &mut dyn Sys) -> Option<Duration> {
+        if self.all_spawned_logged
+            || self
                 .services
                 .iter()
-                .all(|s| !matches!(s.state, State::Waiting))
-            && self.mounts.iter().all(|m| m.attempts > 0)
+                .any(|s| matches!(s.state, State::Waiting))
+            || self.mounts.iter().any(|m| m.attempts == 0)
         {
-            self.all_spawned_logged = true;
-            if let Err(e) = sys.set_own_nice(0) {
-                warn!("could not lower init's priority after the start-up: {e}");
-            }
-            let running = self.services.iter().filter(|s| s.pid().is_some()).count();
-            let at = sys.monotonic();
-            info!(
-                // The suffix is the test bed's "services up" timeline marker
-                // (the fixed seed Rcinit prints the same words).
-                "all services spawned ({running} running) {:.1} ms after init start; diskless: services up",
-                at.saturating_sub(self.t0).as_secs_f64() * 1e3
-            );
-            // The milestone is on the console now, not after the late steps.
-            crate::log::release();
-            self.report_pid = crate::report::services_up(sys, at.saturating_sub(self.t0), running);
-            if self.report_pid.is_some() {
-                self.next_alive = Some(at + crate::report::ALIVE_EVERY);
-            }
+            return None;
+        }
+        self.all_spawned_logged = true;
+        let running = self.services.iter().filter(|s| s.pid().is_some()).count();
+        let at = sys.monotonic();
+        info!(
+            // The suffix is the test bed's "services up" timeline marker
+            // (the fixed seed Rcinit prints the same words).
+            "all services spawned ({running} running) {:.1} ms after init start; diskless: services up",
+            at.saturating_sub(self.t0).as_secs_f64() * 1e3
+        );
+        Some(at)
+    }
+
+    /// After the milestone (and the late steps): services get the CPU, the
+    /// console and the server hear about it.
+    fn after_milestone(&mut self, sys: &mut dyn Sys, at: Duration) {
+        if let Err(e) = sys.set_own_priority(false) {
+            warn!("could not lower init's priority after the start-up: {e}");
+        }
+        crate::log::release();
+        // Our stamps are CLOCK_MONOTONIC, the kernel's its printk clock
+        // (tens of ms apart at boot): one line stamped by both lets the
+        // console timeline (and `bench init`) line them up.
+        let mono = sys.monotonic().as_secs_f64();
+        let _ = sys.write_kmsg(&format!("{}{mono:.6}\n", crate::log::KMSG_PROBE));
+        let running = self.services.iter().filter(|s| s.pid().is_some()).count();
+        self.report_pid = crate::report::services_up(sys, at.saturating_sub(self.t0), running);
+        if self.report_pid.is_some() {
+            self.next_alive = Some(at + crate::report::ALIVE_EVERY);
         }
     }
 
@@ -397,6 +423,13 @@ impl Supervisor {
             if stopping {
                 svc.state = State::Stopped;
                 info!("{name} (pid {pid}) stopped: {status}");
+                return;
+            }
+            if let ExitStatus::ExecFailed(code) = status {
+                // The same policy as a spawn that fails on the spot.
+                let e = std::io::Error::from_raw_os_error(code);
+                let d = svc.spawn_failed(now, &e);
+                report(&name, &d, &format!("could not start: {e}"));
                 return;
             }
             let d = svc.exited(status, now);

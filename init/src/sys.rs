@@ -30,6 +30,9 @@ pub enum ExitStatus {
     Code(i32),
     /// Killed by this signal number.
     Signaled(i32),
+    /// Never ran: its exec failed with this errno ([`Sys::spawn`] returns
+    /// before the exec, so a missing program is reported this way).
+    ExecFailed(i32),
 }
 
 impl ExitStatus {
@@ -43,6 +46,11 @@ impl std::fmt::Display for ExitStatus {
         match self {
             ExitStatus::Code(c) => write!(f, "exit code {c}"),
             ExitStatus::Signaled(s) => write!(f, "killed by signal {s}"),
+            ExitStatus::ExecFailed(e) => write!(
+                f,
+                "could not be executed: {}",
+                io::Error::from_raw_os_error(*e)
+            ),
         }
     }
 }
@@ -144,6 +152,12 @@ pub trait Sys {
     fn sync(&mut self);
     /// Makes fds 0–2 point at `/dev/console` if they are not open.
     fn open_console(&mut self);
+    /// Writes one line to the kernel log (`/dev/kmsg`), where the kernel
+    /// stamps it with its own (printk) clock.
+    fn write_kmsg(&mut self, line: &str) -> io::Result<()> {
+        let _ = line;
+        Err(unsupported())
+    }
 
     // ---- system
     fn hostname(&self) -> io::Result<String>;
@@ -165,6 +179,10 @@ pub trait Sys {
     fn reboot(&mut self, cmd: RebootCmd) -> io::Result<()>;
 
     // ---- processes
+    /// Starts a program and returns once the child exists, without waiting
+    /// for its exec: an exec failure (missing program, not executable)
+    /// arrives later as the child's [`ExitStatus::ExecFailed`]. Errors here
+    /// are those found before the child exists (empty command, fork failed).
     fn spawn(&mut self, spec: &SpawnSpec) -> io::Result<Pid>;
     /// Forks a child that calls `mount(2)` (creating the mount point first)
     /// and exits with 0 or the errno, so a hanging NFS server blocks only it.
@@ -175,9 +193,10 @@ pub trait Sys {
     /// Forks a child that runs [`crate::report::send`] and exits with 0 when
     /// the server acknowledged the report, 1 when not.
     fn spawn_report(&mut self, job: &crate::report::ReportJob) -> io::Result<Pid>;
-    /// Sets init's own niceness (children start with it until their exec;
-    /// [`Sys::spawn`] then sets theirs).
-    fn set_own_nice(&mut self, nice: i32) -> io::Result<()>;
+    /// `true`: init runs ahead of everything it starts until they are all
+    /// spawned (children, started at normal priority, never preempt it);
+    /// `false`: back to normal.
+    fn set_own_priority(&mut self, startup: bool) -> io::Result<()>;
     /// Sets the niceness of every process and thread in process group `pgid`
     /// (a service is its own group: it starts with setsid).
     fn renice_group(&mut self, pgid: Pid, nice: i32) -> io::Result<()>;

@@ -19,6 +19,7 @@ pub enum Call {
     Umount(String),
     Sync,
     OpenConsole,
+    Kmsg(String),
     SetHostname(String),
     LinkUp(String),
     SetRealtime(Duration),
@@ -30,7 +31,7 @@ pub enum Call {
     SpawnReport(std::net::SocketAddr),
     Kill(Pid, Signal),
     Renice(Pid, i32),
-    OwnNice(i32),
+    OwnPriority(bool),
     FinitModule(String),
     Dhcp(String),
     SetIpv4(String, Ipv4Addr, Ipv4Addr),
@@ -51,6 +52,8 @@ pub enum Behaviour {
     Daemon,
     /// Exits with this code after this long.
     ExitAfter(Duration, i32),
+    /// Its exec fails with this errno.
+    ExecFails(i32),
 }
 
 #[derive(Default)]
@@ -85,6 +88,9 @@ pub struct FakeSys {
     /// pid → (argv0, exit time and status if scheduled).
     pub procs: BTreeMap<Pid, (String, Option<(Duration, ExitStatus)>)>,
     pending: VecDeque<Event>,
+    /// `spawn` of a missing program fails on the spot (posix_spawn style)
+    /// instead of the child exiting with [`ExitStatus::ExecFailed`].
+    pub exec_errors_at_spawn: bool,
 }
 
 impl FakeSys {
@@ -241,6 +247,10 @@ impl Sys for FakeSys {
             }
         }
     }
+    fn write_kmsg(&mut self, line: &str) -> io::Result<()> {
+        self.calls.push(Call::Kmsg(line.into()));
+        Ok(())
+    }
     fn reboot(&mut self, cmd: RebootCmd) -> io::Result<()> {
         self.calls.push(Call::Reboot(cmd));
         Ok(())
@@ -251,13 +261,24 @@ impl Sys for FakeSys {
         if spec.nice != 0 {
             self.niced.push((argv0.clone(), spec.nice));
         }
-        if !self.exists(&argv0) {
+        if !self.exists(&argv0) && self.exec_errors_at_spawn {
             return Err(enoent());
         }
         let pid = self.new_pid();
         self.procs.insert(pid, (argv0.clone(), None));
-        if let Some(Behaviour::ExitAfter(d, code)) = self.behaviour.get(&argv0).copied() {
-            self.schedule_exit(pid, self.mono + d, ExitStatus::Code(code));
+        if !self.exists(&argv0) {
+            // As on Linux: the child exists, then its exec fails.
+            self.schedule_exit(pid, self.mono, ExitStatus::ExecFailed(libc::ENOENT));
+        } else {
+            match self.behaviour.get(&argv0).copied() {
+                Some(Behaviour::ExitAfter(d, code)) => {
+                    self.schedule_exit(pid, self.mono + d, ExitStatus::Code(code))
+                }
+                Some(Behaviour::ExecFails(errno)) => {
+                    self.schedule_exit(pid, self.mono, ExitStatus::ExecFailed(errno))
+                }
+                Some(Behaviour::Daemon) | None => {}
+            }
         }
         Ok(pid)
     }
@@ -298,8 +319,8 @@ impl Sys for FakeSys {
         self.schedule_exit(pid, self.mono, ExitStatus::Code(0));
         Ok(pid)
     }
-    fn set_own_nice(&mut self, nice: i32) -> io::Result<()> {
-        self.calls.push(Call::OwnNice(nice));
+    fn set_own_priority(&mut self, startup: bool) -> io::Result<()> {
+        self.calls.push(Call::OwnPriority(startup));
         Ok(())
     }
     fn renice_group(&mut self, pgid: Pid, nice: i32) -> io::Result<()> {

@@ -4,18 +4,25 @@
 
 use super::{Event, ExitStatus, MountArgs, Pid, RebootCmd, Signal, SpawnSpec, Sys};
 use crate::initramfs;
+use crate::supervisor::SPAWN_NICE;
 use nix::sys::signal::{SigSet, Signal as NixSig};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use std::ffi::CString;
+use std::collections::BTreeMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::time::Duration;
 
+mod mount;
+mod net;
+mod process;
+
 pub struct LinuxSys {
     sigfd: Option<SignalFd>,
+    /// Services whose exec may still fail: pid → the pipe it reports on.
+    exec_reports: BTreeMap<Pid, process::Started>,
 }
 
 const HANDLED: [NixSig; 7] = [
@@ -28,7 +35,7 @@ const HANDLED: [NixSig; 7] = [
     NixSig::SIGPWR,
 ];
 
-fn nix_err(e: nix::Error) -> io::Error {
+pub(super) fn nix_err(e: nix::Error) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
 }
 
@@ -69,7 +76,10 @@ fn handled_set() -> SigSet {
 impl LinuxSys {
     /// Plain syscalls only (for `--check` and tests).
     pub fn new() -> LinuxSys {
-        LinuxSys { sigfd: None }
+        LinuxSys {
+            sigfd: None,
+            exec_reports: BTreeMap::new(),
+        }
     }
 
     /// Set up as PID 1: block the handled signals and read them from a
@@ -87,20 +97,33 @@ impl LinuxSys {
             }
         };
         let _ = nix::sys::reboot::set_cad_enabled(false);
-        LinuxSys { sigfd }
+        LinuxSys {
+            sigfd,
+            exec_reports: BTreeMap::new(),
+        }
     }
 
-    fn reap(out: &mut Vec<Event>) {
+    fn reap(&mut self, out: &mut Vec<Event>) {
         loop {
             match waitpid(nix::unistd::Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => out.push(Event::Exited {
-                    pid: pid.as_raw(),
-                    status: ExitStatus::Code(code),
-                }),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => out.push(Event::Exited {
-                    pid: pid.as_raw(),
-                    status: ExitStatus::Signaled(sig as i32),
-                }),
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    let pid = pid.as_raw();
+                    let failed = self
+                        .exec_reports
+                        .remove(&pid)
+                        .and_then(|started| started.exec_error());
+                    out.push(Event::Exited {
+                        pid,
+                        status: failed.map_or(ExitStatus::Code(code), ExitStatus::ExecFailed),
+                    })
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    self.exec_reports.remove(&pid.as_raw());
+                    out.push(Event::Exited {
+                        pid: pid.as_raw(),
+                        status: ExitStatus::Signaled(sig as i32),
+                    })
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             }
@@ -167,7 +190,7 @@ impl Sys for LinuxSys {
         .map_err(nix_err)
     }
     fn mount(&mut self, a: &MountArgs) -> io::Result<()> {
-        do_mount(a)
+        mount::do_mount(a)
     }
     fn umount(&mut self, target: &str, detach: bool) -> io::Result<()> {
         let flags = if detach {
@@ -201,6 +224,13 @@ impl Sys for LinuxSys {
             }
         }
     }
+    fn write_kmsg(&mut self, line: &str) -> io::Result<()> {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/kmsg")?
+            .write_all(line.as_bytes())
+    }
     fn hostname(&self) -> io::Result<String> {
         nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
@@ -210,7 +240,7 @@ impl Sys for LinuxSys {
         nix::unistd::sethostname(name).map_err(nix_err)
     }
     fn link_up(&mut self, ifname: &str) -> io::Result<()> {
-        link_up(ifname)
+        net::link_up(ifname)
     }
     fn realtime(&self) -> Duration {
         clock(libc::CLOCK_REALTIME)
@@ -228,19 +258,7 @@ impl Sys for LinuxSys {
         request: &[u8],
         timeout: Duration,
     ) -> io::Result<Vec<u8>> {
-        let bind: SocketAddr = if server.is_ipv4() {
-            "0.0.0.0:0".parse().expect("literal")
-        } else {
-            "[::]:0".parse().expect("literal")
-        };
-        let sock = UdpSocket::bind(bind)?;
-        sock.connect(server)?;
-        sock.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        sock.send(request)?;
-        let mut buf = vec![0u8; 512];
-        let n = sock.recv(&mut buf)?;
-        buf.truncate(n);
-        Ok(buf)
+        net::udp_exchange(server, request, timeout)
     }
     fn reboot(&mut self, cmd: RebootCmd) -> io::Result<()> {
         use nix::sys::reboot::RebootMode;
@@ -255,27 +273,45 @@ impl Sys for LinuxSys {
         }
     }
     fn spawn(&mut self, spec: &SpawnSpec) -> io::Result<Pid> {
-        spawn(spec)
+        let started = process::spawn(spec)?;
+        let pid = started.pid;
+        self.exec_reports.insert(started.pid, started);
+        Ok(pid)
     }
     fn spawn_mount(&mut self, a: &MountArgs) -> io::Result<Pid> {
-        fork_helper(|| {
+        process::fork_helper(|| {
             let _ = std::fs::create_dir_all(&a.target);
-            match do_mount(a) {
+            match mount::do_mount(a) {
                 Ok(()) => 0,
                 Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
             }
         })
     }
     fn spawn_clock(&mut self, job: &crate::clock::ClockJob) -> io::Result<Pid> {
-        fork_helper(|| i32::from(!crate::clock::run(&mut LinuxSys::new(), job)))
+        process::fork_helper(|| i32::from(!crate::clock::run(&mut LinuxSys::new(), job)))
     }
     fn spawn_report(&mut self, job: &crate::report::ReportJob) -> io::Result<Pid> {
-        fork_helper(|| i32::from(!crate::report::send(&mut LinuxSys::new(), job)))
+        process::fork_helper(|| i32::from(!crate::report::send(&mut LinuxSys::new(), job)))
     }
-    fn set_own_nice(&mut self, nice: i32) -> io::Result<()> {
-        // SAFETY: plain syscall on this thread (init is single-threaded).
-        if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } != 0 {
-            return Err(io::Error::last_os_error());
+    fn set_own_priority(&mut self, startup: bool) -> io::Result<()> {
+        // Start-up: SCHED_FIFO, so no child runs while init has work (a
+        // child's exec, once begun, would hold the only CPU of a small node
+        // for milliseconds), with reset-on-fork so children start as
+        // ordinary processes. Without realtime scheduling, nice -10.
+        let (policy, prio, nice) = if startup {
+            (libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, 1, SPAWN_NICE)
+        } else {
+            (libc::SCHED_OTHER, 0, 0)
+        };
+        let param = libc::sched_param {
+            sched_priority: prio,
+        };
+        // SAFETY: plain syscalls on this process (init is single-threaded).
+        unsafe {
+            let rt = libc::sched_setscheduler(0, policy, &param);
+            if libc::setpriority(libc::PRIO_PROCESS, 0, nice) != 0 || rt != 0 && !startup {
+                return Err(io::Error::last_os_error());
+            }
         }
         Ok(())
     }
@@ -341,180 +377,8 @@ impl Sys for LinuxSys {
                 std::thread::sleep(t.min(Duration::from_millis(100)));
             }
         }
-        LinuxSys::reap(&mut out);
+        self.reap(&mut out);
         out
-    }
-}
-
-fn do_mount(a: &MountArgs) -> io::Result<()> {
-    let flags = nix::mount::MsFlags::from_bits_truncate(a.flags.0 as _);
-    let data = if a.data.is_empty() {
-        None
-    } else {
-        Some(a.data.as_str())
-    };
-    nix::mount::mount(
-        Some(a.source.as_str()),
-        a.target.as_str(),
-        Some(a.fstype.as_str()),
-        flags,
-        data,
-    )
-    .map_err(nix_err)
-}
-
-/// `SIOCSIFFLAGS` |= IFF_UP on an AF_INET datagram socket.
-fn link_up(ifname: &str) -> io::Result<()> {
-    if ifname.len() >= libc::IFNAMSIZ {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "interface name too long",
-        ));
-    }
-    // SAFETY: ifreq is plain data, zeroed then filled; the fd is closed below.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut req: libc::ifreq = std::mem::zeroed();
-        for (i, b) in ifname.bytes().enumerate() {
-            req.ifr_name[i] = b as libc::c_char;
-        }
-        let mut res = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req);
-        if res == 0 {
-            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            res = libc::ioctl(fd, libc::SIOCSIFFLAGS, &req);
-        }
-        let err = io::Error::last_os_error();
-        libc::close(fd);
-        if res != 0 {
-            return Err(err);
-        }
-    }
-    Ok(())
-}
-
-fn cstring(s: &str) -> io::Result<CString> {
-    CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in command"))
-}
-
-/// `posix_spawn` (glibc: `clone(CLONE_VM|CLONE_VFORK)` + `execve`): no
-/// copy of init's page tables and no copy-on-write faults afterwards, which
-/// under emulation costs several ms per service; an exec failure (missing
-/// program, not executable) comes back as the error. The child gets a new
-/// session, an empty signal mask (init blocks the signals it reads from its
-/// signalfd), default SIGPIPE (Rust ignores it), stdin from `/dev/null` and
-/// `/` as working directory.
-fn spawn(spec: &SpawnSpec) -> io::Result<Pid> {
-    let prog = spec
-        .argv
-        .first()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
-    let path = cstring(prog)?;
-    let argv: Vec<CString> = spec
-        .argv
-        .iter()
-        .map(|a| cstring(a))
-        .collect::<io::Result<_>>()?;
-    let envp: Vec<CString> = spec
-        .env
-        .iter()
-        .map(|(k, v)| cstring(&format!("{k}={v}")))
-        .collect::<io::Result<_>>()?;
-    let mut argv_p: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr() as *mut _).collect();
-    argv_p.push(std::ptr::null_mut());
-    let mut envp_p: Vec<*mut libc::c_char> = envp.iter().map(|a| a.as_ptr() as *mut _).collect();
-    envp_p.push(std::ptr::null_mut());
-    let check = |rc: libc::c_int| match rc {
-        0 => Ok(()),
-        e => Err(io::Error::from_raw_os_error(e)),
-    };
-    // SAFETY: the attribute and file-action objects are initialised before
-    // use and destroyed on every path; all pointers outlive the call.
-    unsafe {
-        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
-        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-        check(libc::posix_spawnattr_init(&mut attr))?;
-        if let Err(e) = check(libc::posix_spawn_file_actions_init(&mut fa)) {
-            libc::posix_spawnattr_destroy(&mut attr);
-            return Err(e);
-        }
-        let result = (|| -> io::Result<Pid> {
-            let mut empty: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut empty);
-            let mut def: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut def);
-            libc::sigaddset(&mut def, libc::SIGPIPE);
-            check(libc::posix_spawnattr_setsigmask(&mut attr, &empty))?;
-            check(libc::posix_spawnattr_setsigdefault(&mut attr, &def))?;
-            let flags = libc::POSIX_SPAWN_SETSID
-                | libc::POSIX_SPAWN_SETSIGMASK as libc::c_short
-                | libc::POSIX_SPAWN_SETSIGDEF as libc::c_short;
-            check(libc::posix_spawnattr_setflags(&mut attr, flags))?;
-            check(libc::posix_spawn_file_actions_addopen(
-                &mut fa,
-                0,
-                c"/dev/null".as_ptr(),
-                libc::O_RDONLY,
-                0,
-            ))?;
-            check(libc::posix_spawn_file_actions_addchdir_np(
-                &mut fa,
-                c"/".as_ptr(),
-            ))?;
-            let mut pid: libc::pid_t = 0;
-            check(libc::posix_spawn(
-                &mut pid,
-                path.as_ptr(),
-                &fa,
-                &attr,
-                argv_p.as_ptr(),
-                envp_p.as_ptr(),
-            ))?;
-            // posix_spawn has no niceness attribute. The child ran until its
-            // exec at init's own priority (so its exec is not starved while
-            // init waits for it) and is set now, microseconds into its
-            // program.
-            if niceness() != spec.nice {
-                libc::setpriority(libc::PRIO_PROCESS, pid as libc::id_t, spec.nice);
-            }
-            Ok(pid)
-        })();
-        libc::posix_spawn_file_actions_destroy(&mut fa);
-        libc::posix_spawnattr_destroy(&mut attr);
-        result
-    }
-}
-
-/// This thread's niceness.
-fn niceness() -> i32 {
-    // SAFETY: plain syscall; getpriority can return -1 legitimately, and
-    // init only ever uses 0..=19, so a failure reads as 0.
-    let n = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-    n.clamp(-20, 19)
-}
-
-/// Forks a child of PID 1 that runs `work` with signals unblocked and exits
-/// with its code; the parent gets the child's pid. The mount, clock and
-/// report helpers run this way so nothing they wait on can block PID 1.
-fn fork_helper(work: impl FnOnce() -> i32) -> io::Result<Pid> {
-    // Held console lines would be written twice (the child inherits them).
-    crate::log::release();
-    // SAFETY: init is single-threaded; the child's Rust code only allocates,
-    // makes syscalls and logs, and leaves with _exit, never returning into
-    // code that could unwind.
-    match unsafe { nix::unistd::fork() }.map_err(nix_err)? {
-        nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
-        nix::unistd::ForkResult::Child => {
-            let _ = SigSet::empty().thread_set_mask();
-            // Not init's raised start-up priority.
-            // SAFETY: plain syscall on this process.
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 0) };
-            let code = work();
-            // SAFETY: terminates the child without running destructors.
-            unsafe { libc::_exit(code) }
-        }
     }
 }
 

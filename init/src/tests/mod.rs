@@ -64,27 +64,40 @@ fn missing_init_toml_starts_defaults() {
     assert!(sys.dirs.contains("/run/sshd"));
 }
 
-#[test]
-fn early_boot_steps() {
-    let mut sys = node();
-    run(&mut sys, 0);
-    let mounts: Vec<String> = sys
-        .calls
+fn mounts_made(sys: &FakeSys) -> Vec<String> {
+    sys.calls
         .iter()
         .filter_map(|c| match c {
             Call::Mount(m) => Some(format!("{} {} {}", m.fstype, m.target, m.data)),
             _ => None,
         })
-        .collect();
-    // /proc is already mounted, so not again.
+        .collect()
+}
+
+#[test]
+fn early_boot_steps() {
+    let mut sys = node();
+    run(&mut sys, 0);
+    // Before the services: only what a program may need at exec (/proc is
+    // already mounted, so not again).
     assert_eq!(
-        mounts,
+        mounts_made(&sys),
+        ["devtmpfs /dev mode=0755", "tmpfs /run size=10M,mode=0755"]
+    );
+    assert!(sys.calls.contains(&Call::SetHostname("node10".into())));
+    assert!(!sys.calls.contains(&Call::LinkUp("lo".into())));
+    assert!(!sys.calls.contains(&Call::Mkdir("/var/empty".into())));
+    // The first tick spawns the services, then makes the rest.
+    let mut sys = node();
+    run(&mut sys, 1);
+    assert_eq!(
+        mounts_made(&sys),
         [
-            "sysfs /sys ",
             "devtmpfs /dev mode=0755",
+            "tmpfs /run size=10M,mode=0755",
+            "sysfs /sys ",
             "devpts /dev/pts gid=5,mode=620,ptmxmode=000",
             "tmpfs /dev/shm mode=1777",
-            "tmpfs /run size=10M,mode=0755",
             "tmpfs /tmp size=10M,mode=1777",
         ]
     );
@@ -92,12 +105,11 @@ fn early_boot_steps() {
         Call::Symlink("/proc/self/fd".into(), "/dev/fd".into()),
         Call::Symlink("/proc/self/fd/2".into(), "/dev/stderr".into()),
         Call::Mkdir("/run/lock".into()),
-        Call::SetHostname("node10".into()),
         Call::LinkUp("lo".into()),
+        Call::Mkdir("/var/empty".into()),
     ] {
         assert!(sys.calls.contains(&c), "missing {c:?} in {:#?}", sys.calls);
     }
-    assert!(!sys.calls.contains(&Call::Mkdir("/var/empty".into())));
 }
 
 #[test]
@@ -118,7 +130,15 @@ fn late_steps_run_right_after_the_first_spawns() {
         all[0]
     };
     let gmond = at(&Call::Spawn(vec!["/usr/sbin/gmond".into(), "-f".into()]));
+    let sysfs = sys
+        .calls
+        .iter()
+        .position(|c| matches!(c, Call::Mount(m) if m.target == "/sys"))
+        .unwrap();
+    assert!(sysfs > gmond);
     for late in [
+        Call::LinkUp("lo".into()),
+        Call::Symlink("/proc/self/fd".into(), "/dev/fd".into()),
         Call::Mkdir("/var/empty".into()),
         Call::WriteFile("/run/utmp".into(), String::new()),
         Call::WriteFile("/proc/sys/kernel/hotplug".into(), "\n".into()),
@@ -135,16 +155,20 @@ fn sshd_is_spawned_first_and_needs_only_its_mounts() {
     let sshd = pos(&|c| matches!(c, Call::Spawn(a) if a[0] == "/usr/sbin/sshd"));
     let rpcbind = pos(&|c| matches!(c, Call::Spawn(a) if a[0] == "/usr/sbin/rpcbind"));
     assert!(sshd < rpcbind);
-    for target in ["/dev", "/dev/pts", "/run"] {
+    for target in ["/dev", "/run"] {
         let m = pos(&|c| matches!(c, Call::Mount(m) if m.target == target));
         assert!(m < sshd, "{target} mounted before sshd starts");
     }
     assert!(pos(&|c| *c == Call::Mkdir("/run/sshd".into())) < sshd);
     // init runs ahead of its services until they are all spawned.
-    let raised = pos(&|c| *c == Call::OwnNice(crate::supervisor::SPAWN_NICE));
-    let lowered = pos(&|c| *c == Call::OwnNice(0));
+    let raised = pos(&|c| *c == Call::OwnPriority(true));
+    let lowered = pos(&|c| *c == Call::OwnPriority(false));
     let gmond = pos(&|c| matches!(c, Call::Spawn(a) if a[0] == "/usr/sbin/gmond"));
     assert!(raised < sshd && gmond < lowered);
+    // The mounts sshd needs only at a login come after the spawns, still
+    // ahead of the services (before init lowers its priority).
+    let pts = pos(&|c| matches!(c, Call::Mount(m) if m.target == "/dev/pts"));
+    assert!(gmond < pts && pts < lowered);
 }
 
 #[test]
@@ -480,6 +504,12 @@ fn early_boot_reads_only_what_it_needs() {
         );
     }
     assert!(looked.iter().any(|p| p == "/usr/sbin/rpcbind"));
+    // nfsroot= names the time server: the DHCP boot server is not needed.
+    assert!(!looked.iter().any(|p| p == "/proc/net/pnp"), "{looked:?}");
+    // ip=dhcp: it is the last resort, so it is read.
+    let mut sys = node().with_file("/proc/cmdline", "root=/dev/nfs ip=dhcp");
+    run(&mut sys, 0);
+    assert!(sys.looked_at.borrow().iter().any(|p| p == "/proc/net/pnp"));
 }
 
 mod supervision;

@@ -1,4 +1,5 @@
-//! The running node: minutely alive reports and start-up priorities.
+//! The running node: minutely alive reports, start-up priorities and exec
+//! failures.
 
 use super::*;
 
@@ -73,4 +74,48 @@ fn background_daemons_yield_to_sshd_during_start_up() {
             .count()
             >= 2
     );
+}
+
+/// A `Sys` whose spawn reports the missing program itself (before the
+/// child exists) gets the same policy as the exec failure arriving later.
+#[test]
+fn missing_binary_reported_at_spawn_gives_up_the_same_way() {
+    let mut sys = node();
+    sys.exec_errors_at_spawn = true;
+    sys.files.insert(
+        "/etc/diskless/init.toml".into(),
+        "[[service]]\nname = \"ghost\"\ncommand = [\"/usr/bin/ghost\"]\n".into(),
+    );
+    let sup = run(&mut sys, 5);
+    match &sup.service("ghost").unwrap().state {
+        State::GaveUp(why) => assert!(why.contains("/usr/bin/ghost does not exist"), "{why}"),
+        s => panic!("{s:?}"),
+    }
+    assert!(sup.service("sshd").unwrap().pid().is_some());
+}
+
+/// An exec that fails for another reason than a missing program (here
+/// EACCES, delivered with the child's exit) backs off like a crash.
+#[test]
+fn exec_failure_after_spawn_backs_off_then_gives_up() {
+    let mut sys = node();
+    sys.files.insert(
+        "/etc/diskless/init.toml".into(),
+        "[[service]]\nname = \"noexec\"\ncommand = [\"/usr/bin/noexec\"]\nmax_fast_failures = 3\n"
+            .into(),
+    );
+    sys.files.insert("/usr/bin/noexec".into(), String::new());
+    sys.behaviour
+        .insert("/usr/bin/noexec".into(), Behaviour::ExecFails(libc::EACCES));
+    let sup = run(&mut sys, 60);
+    let tries = names(&sys)
+        .iter()
+        .filter(|n| *n == "/usr/bin/noexec")
+        .count();
+    assert_eq!(tries, 3, "three fast failures, then it gives up");
+    match &sup.service("noexec").unwrap().state {
+        State::GaveUp(why) => assert!(why.contains("Permission denied"), "{why}"),
+        s => panic!("{s:?}"),
+    }
+    assert!(sup.service("sshd").unwrap().pid().is_some());
 }

@@ -17,8 +17,30 @@ fn spawn_reports_exit_code_and_missing_programs() {
         env: vec![],
         nice: 0,
     };
-    let e = sys.spawn(&missing).unwrap_err();
-    assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    // spawn returns before the exec: the failure comes with the exit.
+    let pid = sys.spawn(&missing).unwrap();
+    assert_eq!(
+        exit_of(&mut sys, pid),
+        Some(ExitStatus::ExecFailed(libc::ENOENT))
+    );
+    // A program that exits 127 itself is not an exec failure.
+    let own127 = SpawnSpec {
+        argv: vec!["/bin/sh".into(), "-c".into(), "exit 127".into()],
+        env: vec![],
+        nice: 0,
+    };
+    let pid = sys.spawn(&own127).unwrap();
+    assert_eq!(exit_of(&mut sys, pid), Some(ExitStatus::Code(127)));
+    let empty = SpawnSpec {
+        argv: vec![],
+        env: vec![],
+        nice: 0,
+    };
+    assert_eq!(
+        sys.spawn(&empty).unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
+    assert!(sys.exec_reports.is_empty(), "no pipe outlives its child");
     spawn_sets_session_niceness_and_stdin(&mut sys);
 }
 
@@ -36,9 +58,13 @@ fn spawn_sets_session_niceness_and_stdin(sys: &mut LinuxSys) {
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
         nice: 7,
     };
-    let before = niceness();
+    let before = process::niceness();
     let pid = sys.spawn(&spec).unwrap();
-    assert_eq!(niceness(), before, "init's own niceness is untouched");
+    assert_eq!(
+        process::niceness(),
+        before,
+        "init's own niceness is untouched"
+    );
     assert_eq!(exit_of(sys, pid), Some(ExitStatus::Code(0)));
 }
 
