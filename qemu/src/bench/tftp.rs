@@ -306,11 +306,19 @@ pub fn run(args: Args) -> Result<()> {
         let srv = start(&ns, which, &root, &work, &args)?;
         // Seconds for one transfer: lockstep, windowsize 16, windowsize 64.
         let mut times: [Vec<f64>; 3] = Default::default();
+        // Server CPU per lockstep block: a lockstep transfer is bound by
+        // its round trip, so this is the steadier figure on a busy box.
+        let mut lockstep_cpu = Vec::new();
+        let blocks = (big.len() / 1468 + 1) as f64;
         for _ in 0..args.runs.max(1) {
             for (w, out) in WINDOWS.into_iter().zip(times.iter_mut()) {
                 let b = big.clone();
+                let cpu0 = srv.cpu_secs();
                 let t =
                     ns.run_in(move || client::fetch_all(server_addr(), 1, "big", 1468, w, &b))??;
+                if w == 1 {
+                    lockstep_cpu.push((srv.cpu_secs() - cpu0) * 1e6 / blocks);
+                }
                 out.push(t.wall);
             }
         }
@@ -322,6 +330,11 @@ pub fn run(args: Args) -> Result<()> {
             size_mb / single[1],
             size_mb / single[2],
             size_mb / single[2] / limit
+        );
+        println!(
+            "{which:8} lockstep: {:.1} us per block round trip, server CPU {:.1} us per block",
+            single[0] * 1e6 / blocks,
+            median(lockstep_cpu)
         );
         let storm = if args.storm_clients > 0 {
             let mut agg = Vec::new();
@@ -398,6 +411,14 @@ pub fn run(args: Args) -> Result<()> {
                     os.aggregate_mbs / ps.aggregate_mbs,
                     ps.slowest_s / os.slowest_s,
                     ps.cpu_us_per_block / os.cpu_us_per_block
+                ));
+                // Each storm block is a DATA and an ACK; iperf3 moves DATA
+                // only, so a storm above its rate is not to be expected.
+                line.push_str(&format!(
+                    "\n    (storm 3x {peer} would be {:.0} MB/s, {:.2} of iperf3; ours is {:.2} of it)",
+                    3.0 * ps.aggregate_mbs,
+                    3.0 * ps.aggregate_mbs / limit,
+                    os.aggregate_mbs / limit
                 ));
             }
             println!("{line}");
