@@ -23,9 +23,9 @@ pub fn boot_from(sys: &mut dyn Sys, t0: Duration) -> Supervisor {
         warn!("could not raise init's priority for the start-up: {e}");
     }
     info!(
-        "diskless-init {} starting (root stage; main() entered at {:.6})",
+        "diskless-init {} starting (root stage; main() entered at {})",
         env!("CARGO_PKG_VERSION"),
-        t0.as_secs_f64()
+        crate::log::Secs(t0)
     );
     if !sys.exists("/proc/self") {
         if let Some(m) = mount_table::early_mounts()
@@ -57,8 +57,8 @@ pub fn boot_from(sys: &mut dyn Sys, t0: Duration) -> Supervisor {
     plan::execute(sys, &plan.steps);
     let now = sys.monotonic();
     info!(
-        "early boot done in {:.1} ms",
-        (now - t0).as_secs_f64() * 1e3
+        "early boot done in {} ms",
+        crate::log::Millis(now.saturating_sub(t0))
     );
     if plan.services.is_empty() {
         warn!("no services to start: nothing listed in init.toml and none of rpcbind, gmond, sshd found");

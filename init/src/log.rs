@@ -13,6 +13,7 @@ use std::fmt::Arguments;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 static QUIET: AtomicBool = AtomicBool::new(false);
 static HELD: Mutex<Option<Vec<u8>>> = Mutex::new(None);
@@ -42,22 +43,47 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
-/// Seconds since boot.
-pub fn uptime() -> f64 {
+/// Time since boot (`CLOCK_MONOTONIC`).
+pub fn uptime() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// Seconds with six decimals, formatted with integers: float formatting is
+/// a large piece of code, and under emulation the first run of any code
+/// costs its translation, on the boot's critical path.
+pub struct Secs(pub Duration);
+
+impl std::fmt::Display for Secs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = format!("{}.{:06}", self.0.as_secs(), self.0.subsec_micros());
+        f.pad(&s)
+    }
+}
+
+/// Milliseconds with one decimal, formatted with integers (see [`Secs`]).
+pub struct Millis(pub Duration);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tenths = self.0.as_micros() / 100;
+        write!(f, "{}.{}", tenths / 10, tenths % 10)
+    }
 }
 
 fn emit(level: &str, args: Arguments<'_>) {
     if QUIET.load(Ordering::Relaxed) {
         return;
     }
-    let line = format!("[{:>12.6}] diskless-init: {level}{args}\n", uptime());
+    let line = format!("[{:>12}] diskless-init: {level}{args}\n", Secs(uptime()));
     let mut h = HELD.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(buf) = h.as_mut() {
         buf.extend_from_slice(line.as_bytes());
@@ -81,6 +107,19 @@ pub fn warn(args: Arguments<'_>) {
 
 pub fn error(args: Arguments<'_>) {
     emit("error: ", args);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_without_floats() {
+        let d = Duration::new(2, 5_123_999);
+        assert_eq!(format!("[{:>12}]", Secs(d)), "[    2.005123]");
+        assert_eq!(Millis(d).to_string(), "2005.1");
+        assert_eq!(Millis(Duration::from_micros(20_549)).to_string(), "20.5");
+    }
 }
 
 #[macro_export]

@@ -79,7 +79,7 @@ fn main() -> ExitCode {
     // command line (`single`, `nosplash`, …): never a reason to exit.
     // The start-up is timed from here (the bench compares it with the
     // kernel's "Run /sbin/diskless-init" line).
-    let t0 = Duration::from_secs_f64(log::uptime());
+    let t0 = log::uptime();
     if std::process::id() == 1 {
         pid1(t0);
     }

@@ -308,8 +308,8 @@ impl Supervisor {
         info!(
             // The suffix is the test bed's "services up" timeline marker
             // (the fixed seed Rcinit prints the same words).
-            "all services spawned ({running} running) {:.1} ms after init start; diskless: services up",
-            at.saturating_sub(self.t0).as_secs_f64() * 1e3
+            "all services spawned ({running} running) {} ms after init start; diskless: services up",
+            crate::log::Millis(at.saturating_sub(self.t0))
         );
         Some(at)
     }
@@ -324,8 +324,8 @@ impl Supervisor {
         // Our stamps are CLOCK_MONOTONIC, the kernel's its printk clock
         // (tens of ms apart at boot): one line stamped by both lets the
         // console timeline (and `bench init`) line them up.
-        let mono = sys.monotonic().as_secs_f64();
-        let _ = sys.write_kmsg(&format!("{}{mono:.6}\n", crate::log::KMSG_PROBE));
+        let mono = crate::log::Secs(sys.monotonic());
+        let _ = sys.write_kmsg(&format!("{}{mono}\n", crate::log::KMSG_PROBE));
         let running = self.services.iter().filter(|s| s.pid().is_some()).count();
         self.report_pid = crate::report::services_up(sys, at.saturating_sub(self.t0), running);
         if self.report_pid.is_some() {
