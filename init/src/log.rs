@@ -109,19 +109,6 @@ pub fn error(args: Arguments<'_>) {
     emit("error: ", args);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stamps_without_floats() {
-        let d = Duration::new(2, 5_123_999);
-        assert_eq!(format!("[{:>12}]", Secs(d)), "[    2.005123]");
-        assert_eq!(Millis(d).to_string(), "2005.1");
-        assert_eq!(Millis(Duration::from_micros(20_549)).to_string(), "20.5");
-    }
-}
-
 #[macro_export]
 macro_rules! info {
     ($($t:tt)*) => { $crate::log::info(format_args!($($t)*)) };
@@ -133,4 +120,17 @@ macro_rules! warn {
 #[macro_export]
 macro_rules! error {
     ($($t:tt)*) => { $crate::log::error(format_args!($($t)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_without_floats() {
+        let d = Duration::new(2, 5_123_999);
+        assert_eq!(format!("[{:>12}]", Secs(d)), "[    2.005123]");
+        assert_eq!(Millis(d).to_string(), "2005.1");
+        assert_eq!(Millis(Duration::from_micros(20_549)).to_string(), "20.5");
+    }
 }
