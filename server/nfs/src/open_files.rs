@@ -46,8 +46,31 @@ impl Inner {
             return;
         }
         self.swept = Some(now);
-        self.map
-            .retain(|_, e| rustix::fs::fstat(&*e.fd).is_ok_and(|st| st.st_nlink > 0));
+        let mut gone = Vec::new();
+        self.map.retain(|_, e| {
+            let keep = rustix::fs::fstat(&*e.fd).is_ok_and(|st| st.st_nlink > 0);
+            if !keep {
+                gone.push(e.fd.clone());
+            }
+            keep
+        });
+        close_later(gone);
+    }
+}
+
+/// Closes files on a thread of their own: the last close of a removed
+/// file frees its blocks (≈ 50 ms for 64 MiB on ext4 here), which must
+/// not stall the call that happened to trigger the sweep, nor every other
+/// call waiting for the cache lock.
+fn close_later(fds: Vec<Arc<OwnedFd>>) {
+    if fds.is_empty() {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("nfs-close".into())
+        .spawn(move || drop(fds));
+    if let Err(e) = spawned {
+        tracing::debug!("closing removed files inline: {e}");
     }
 }
 
@@ -165,5 +188,26 @@ mod tests {
         assert!(c.get(b"a", false).is_none());
         c.clear();
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_file_removed_behind_our_back_is_closed_by_the_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"x").unwrap();
+        let f: Arc<OwnedFd> = Arc::new(std::fs::File::open(&p).unwrap().into());
+        let c = OpenFiles::new(4);
+        c.insert(b"f", false, 1, f.clone());
+        std::fs::remove_file(&p).unwrap();
+        c.inner.lock().unwrap().swept = None;
+        assert!(c.get(b"f", false).is_none(), "swept from the cache");
+        // The cache's reference is dropped on the closing thread.
+        for _ in 0..500 {
+            if Arc::strong_count(&f) == 1 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the cache still holds the removed file");
     }
 }

@@ -2,20 +2,18 @@
 //! round by round, with the limits they are judged against measured in
 //! the same rounds.
 //!
-//! Each round runs, in this order: one iperf3 stream (the loopback TCP
-//! limit), a local write of the uploaded file into the exported directory
-//! followed by `fdatasync` (what the disk takes for an NFS write that ends
-//! with COMMIT, without any network or server), then for
+//! Each round runs one iperf3 stream (the loopback TCP limit), then for
 //! each server in turn a one-byte `nfs-cat` (process start + mount: the
 //! fixed cost of every operation), the warm `nfs-cat`, `nfs-ls -R` and
 //! `nfs-cp`. A change in the machine's load thus hits every figure of a
-//! round alike.
+//! round alike; which server goes first alternates, and every write
+//! starts after a `sync` and a 300 ms pause, so none pays for another's
+//! flush.
 //!
 //! Client commands run straight from a thread that joined the namespace:
 //! no `ip netns exec` and no shell, whose ≈ 5 ms per command would be
 //! counted as NFS time (a fifth of an `nfs-ls -R`).
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -43,8 +41,6 @@ pub struct Measured {
     pub servers: [Figures; 2],
     /// iperf3, one TCP stream, bytes/s (median of the rounds).
     pub iperf3: f64,
-    /// Local write + fdatasync of the written file, seconds (median).
-    pub local_write_s: f64,
 }
 
 pub fn median(mut v: Vec<f64>) -> f64 {
@@ -112,33 +108,11 @@ fn iperf3_bytes_per_s(ns: &Netns) -> Result<f64> {
     Ok(bps / 8.0)
 }
 
-/// Writes `src` to `dst` in 1 MiB writes, starting each one's writeback
-/// at once, and `fdatasync`s it: what our server does for unstable
-/// WRITEs + COMMIT, without the network; seconds.
-fn local_write(src: &Path, dst: &Path) -> Result<f64> {
-    use std::os::fd::AsRawFd;
-    let data = std::fs::read(src)?;
-    let t = Instant::now();
-    let mut f = std::fs::File::create(dst)?;
-    let mut off = 0i64;
-    for chunk in data.chunks(1 << 20) {
-        f.write_all(chunk)?;
-        // SAFETY: plain syscall on an open fd; a hint, errors surface at fdatasync.
-        unsafe {
-            nix::libc::sync_file_range(
-                f.as_raw_fd(),
-                off,
-                chunk.len() as i64,
-                nix::libc::SYNC_FILE_RANGE_WRITE,
-            )
-        };
-        off += chunk.len() as i64;
-    }
-    f.sync_data()?;
-    let dt = t.elapsed().as_secs_f64();
-    drop(f);
-    std::fs::remove_file(dst)?;
-    Ok(dt)
+/// Before a timed write: what earlier writes left dirty is flushed, so
+/// each write pays for its own data only.
+fn settle() {
+    nix::unistd::sync();
+    std::thread::sleep(std::time::Duration::from_millis(300));
 }
 
 /// Both servers (`ports[k]` = NFS and MOUNT port of server k), measured
@@ -163,12 +137,15 @@ pub fn measure(
         timed(ns, &argv(&["nfs-cat", &url(k, "/big")]))?;
         timed(ns, &argv(&["nfs-ls", "-R", &url(k, "/tree")]))?;
     }
-    let (mut limit, mut local) = (Vec::new(), Vec::new());
+    let mut limit = Vec::new();
     let mut per: [[Vec<f64>; 7]; 2] = Default::default();
     for i in 0..runs {
         limit.push(iperf3_bytes_per_s(ns)?);
-        local.push(local_write(upload, &data.join(format!("w/local-{i}")))?);
-        for (k, tag) in ["ours", "ganesha"].into_iter().enumerate() {
+        // Who goes first alternates: neither server always follows the
+        // other's writes.
+        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            let name = format!("w/{}-{i}", ["ours", "ganesha"][k]);
             let steps = [
                 argv(&["nfs-cat", &url(k, "/tiny")]),
                 argv(&["nfs-cat", &url(k, "/big")]),
@@ -176,16 +153,20 @@ pub fn measure(
                 argv(&[
                     "nfs-cp",
                     upload.to_str().context("upload path")?,
-                    &url(k, &format!("/w/{tag}-{i}")),
+                    &url(k, &format!("/{name}")),
                 ]),
             ];
             for (j, cmd) in steps.iter().enumerate() {
+                if j == 3 {
+                    settle();
+                }
                 let c0 = cpu_ms(pids[k]);
                 per[k][j].push(timed(ns, cmd)?);
                 if j > 0 {
                     per[k][j + 3].push(cpu_ms(pids[k]) - c0);
                 }
             }
+            std::fs::remove_file(data.join(&name))?;
         }
     }
     let fig = |k: usize| {
@@ -201,6 +182,5 @@ pub fn measure(
     Ok(Measured {
         servers: [fig(0), fig(1)],
         iperf3: median(limit),
-        local_write_s: median(local),
     })
 }
