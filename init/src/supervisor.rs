@@ -111,6 +111,12 @@ impl Supervisor {
             self.start_services(sys, now);
             self.start_mounts(sys, now);
             let reached = self.milestone(sys);
+            if reached.is_some() {
+                // The milestone goes to the console now; the late steps'
+                // lines are held again and follow in one write.
+                crate::log::release();
+                crate::log::hold();
+            }
             // Still ahead of the services (init's start-up priority): the
             // mounts and files they do not need at exec but soon after.
             if !self.late_steps.is_empty() {
