@@ -107,9 +107,9 @@ impl Supervisor {
     pub fn tick(&mut self, sys: &mut dyn Sys) {
         let now = sys.monotonic();
         if self.shutdown.is_none() {
-            // Services first: the helpers' forks and the late steps can wait.
+            // Services first: the late steps and the helpers' forks (a fork
+            // copies init's page tables) can wait.
             self.start_services(sys, now);
-            self.start_mounts(sys, now);
             let reached = self.milestone(sys);
             if reached.is_some() {
                 // The milestone goes to the console now; the late steps'
@@ -125,6 +125,9 @@ impl Supervisor {
             if let Some(at) = reached {
                 self.after_milestone(sys, at);
             }
+            // After the late mounts, so an fstab mount under /tmp or /run
+            // is not hidden by them.
+            self.start_mounts(sys, now);
             self.start_clock(sys);
             self.end_startup(sys, now);
             self.send_alive(sys, now);
@@ -296,15 +299,15 @@ impl Supervisor {
     }
 
     /// "all services spawned": the moment every service has been started
-    /// (or skipped/given up) and every mount attempted once. Logs it the
-    /// first time and returns when it was reached.
+    /// (or skipped/given up). The fstab mounts run in the background and
+    /// are not part of it (their helpers are forked right after). Logs it
+    /// the first time and returns when it was reached.
     fn milestone(&mut self, sys: &mut dyn Sys) -> Option<Duration> {
         if self.all_spawned_logged
             || self
                 .services
                 .iter()
                 .any(|s| matches!(s.state, State::Waiting))
-            || self.mounts.iter().any(|m| m.attempts == 0)
         {
             return None;
         }

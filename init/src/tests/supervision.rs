@@ -119,3 +119,19 @@ fn exec_failure_after_spawn_backs_off_then_gives_up() {
     }
     assert!(sup.service("sshd").unwrap().pid().is_some());
 }
+
+/// The fstab mounts are background work: their helpers are forked after
+/// the services and after the late mounts (an fstab mount under /tmp must
+/// not be hidden by the tmpfs), and the milestone does not wait for them.
+#[test]
+fn fstab_mounts_start_after_the_services_and_the_late_mounts() {
+    let mut sys = node();
+    run(&mut sys, 1);
+    let pos = |pred: &dyn Fn(&Call) -> bool| sys.calls.iter().position(pred).unwrap();
+    let culc = pos(&|c| *c == Call::SpawnMount("/culc".into()));
+    let gmond = pos(&|c| matches!(c, Call::Spawn(a) if a[0] == "/usr/sbin/gmond"));
+    let tmp = pos(&|c| matches!(c, Call::Mount(m) if m.target == "/tmp"));
+    let milestone = pos(&|c| *c == Call::OwnPriority(false));
+    assert!(gmond < tmp && tmp < culc, "{:#?}", sys.calls);
+    assert!(milestone < culc, "all spawned without waiting for /culc");
+}
