@@ -289,9 +289,9 @@ fn server_threads(which: &str, args: &Args) -> usize {
 /// The storm rate (MB/s) the measured CPU per block allows: the server's
 /// threads can be busy at most all the time, and server plus client
 /// share the machine's CPUs (on loopback both ends' kernel work is local).
-fn ceiling_mbs(s: &Storm, threads: usize) -> f64 {
+fn ceiling_mbs(s: &Storm, threads: usize, cpus: usize) -> f64 {
     let per_us = (threads as f64 / s.cpu_us_per_block)
-        .min(cpus() as f64 / (s.cpu_us_per_block + s.client_us_per_block));
+        .min(cpus as f64 / (s.cpu_us_per_block + s.client_us_per_block));
     per_us * 1468.0
 }
 
@@ -442,8 +442,8 @@ pub fn run(args: Args) -> Result<()> {
                 // What the CPU per block allows on this machine, whatever
                 // the load: the goal is 3x.
                 let (co, cp) = (
-                    ceiling_mbs(os, server_threads("ours", &args)),
-                    ceiling_mbs(ps, server_threads(peer, &args)),
+                    ceiling_mbs(os, server_threads("ours", &args), cpus()),
+                    ceiling_mbs(ps, server_threads(peer, &args), cpus()),
                 );
                 line.push_str(&format!(
                     "\n    CPU-bound storm ceiling on {} CPUs: ours {co:.0} MB/s, {peer} {cp:.0} MB/s, so at most {:.2}x",
@@ -471,4 +471,31 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storm(server: f64, client: f64) -> Storm {
+        Storm {
+            aggregate_mbs: 0.0,
+            slowest_s: 0.0,
+            cpu_us_per_block: server,
+            client_us_per_block: client,
+        }
+    }
+
+    #[test]
+    fn ceiling_is_the_tighter_of_server_threads_and_shared_cpus() {
+        // Session 3's quiet figures on 2 CPUs: ours (one loop) is bound
+        // by the CPUs it shares with the client, dnsmasq by its one thread.
+        let ours = ceiling_mbs(&storm(4.2, 5.0), 1, 2);
+        let dnsmasq = ceiling_mbs(&storm(8.9, 6.6), 1, 2);
+        let atftpd = ceiling_mbs(&storm(13.8, 9.4), 2, 2);
+        assert!((ours - 2.0 / 9.2 * 1468.0).abs() < 1e-6);
+        assert!((dnsmasq - 1468.0 / 8.9).abs() < 1e-6);
+        assert!((atftpd - 2.0 / 23.2 * 1468.0).abs() < 1e-6);
+        assert!(ours / dnsmasq < 3.0 && ours / atftpd < 3.0);
+    }
 }
