@@ -46,7 +46,7 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     pub runs: u32,
     /// The static diskless-init to test (default: $DISKLESS_INIT_BIN, else
-    /// target/x86_64-unknown-linux-gnu/init/diskless-init).
+    /// built from this workspace, like the tests do).
     #[arg(long)]
     pub init_bin: Option<PathBuf>,
     /// Give up on a boot after this many seconds.
@@ -192,14 +192,14 @@ fn wait_banner(
 }
 
 fn init_bin(args: &Args) -> Result<PathBuf> {
-    let p = args
-        .init_bin
-        .clone()
-        .or_else(|| std::env::var_os("DISKLESS_INIT_BIN").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("target/x86_64-unknown-linux-gnu/init/diskless-init"));
+    // Without --init-bin, the test bed's own build (rebuilt when the source
+    // changed), so the bench never times a stale binary.
+    let Some(p) = args.init_bin.clone() else {
+        return crate::stack::init_binary();
+    };
     if !p.is_file() {
         bail!(
-            "{} not found; build it with RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --profile init -p diskless-init --target x86_64-unknown-linux-gnu, or pass --init-bin",
+            "{} not found; pass the path of a static diskless-init, or leave --init-bin out to build one",
             p.display()
         );
     }
