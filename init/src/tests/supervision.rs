@@ -1,7 +1,68 @@
-//! The running node: minutely alive reports, start-up priorities and exec
-//! failures.
+//! The running node: services that fail (missing, crash-looping, failing
+//! exec), minutely alive reports and start-up priorities.
 
 use super::*;
+
+#[test]
+fn nonexistent_service_binary_is_reported_and_others_run() {
+    let mut sys = node();
+    init_toml(&mut sys, "[[service]]\nname = \"ghost\"\ncommand = [\"/usr/bin/ghost\", \"-x\"]\n\n\
+         [[service]]\nname = \"after-ghost\"\ncommand = [\"/usr/sbin/gmond\", \"-x\"]\nafter = [\"ghost\"]\n");
+    let sup = run(&mut sys, 5);
+    let why = gave_up_why(&sup, "ghost");
+    assert!(why.contains("/usr/bin/ghost does not exist"), "{why}");
+    // Tried exactly once: missing binaries are not retried.
+    assert_eq!(
+        names(&sys)
+            .iter()
+            .filter(|n| *n == "/usr/bin/ghost")
+            .count(),
+        1
+    );
+    assert!(sup.service("after-ghost").unwrap().pid().is_some());
+    assert!(sup.service("sshd").unwrap().pid().is_some());
+}
+
+#[test]
+fn crash_loop_backs_off_then_gives_up_and_node_stays_up() {
+    let mut sys = node();
+    init_toml(
+        &mut sys,
+        "[[service]]\nname = \"crashy\"\ncommand = [\"/usr/bin/crashy\"]\nmax_fast_failures = 4\n",
+    );
+    sys.files.insert("/usr/bin/crashy".into(), String::new());
+    sys.behaviour.insert(
+        "/usr/bin/crashy".into(),
+        Behaviour::ExitAfter(Duration::from_millis(50), 1),
+    );
+    let mut sup = boot::boot(&mut sys);
+    let mut starts = vec![];
+    for _ in 0..40 {
+        sup.tick(&mut sys);
+        let n = names(&sys)
+            .iter()
+            .filter(|n| *n == "/usr/bin/crashy")
+            .count();
+        if starts.last().map(|&(c, _)| c) != Some(n) {
+            starts.push((n, sys.mono));
+        }
+    }
+    assert_eq!(starts.last().unwrap().0, 4, "{starts:?}");
+    let gaps: Vec<u128> = starts
+        .windows(2)
+        .map(|w| (w[1].1 - w[0].1).as_millis())
+        .collect();
+    // 50 ms run + 500, 1000, 2000 ms backoff (the first start is observed
+    // one tick late, after the mount helper's exit).
+    assert_eq!(gaps[1..], [1050, 2050]);
+    assert!((550..=600).contains(&gaps[0]), "{gaps:?}");
+    assert!(
+        matches!(&sup.service("crashy").unwrap().state, State::GaveUp(w) if w.contains("4 fast failures"))
+    );
+    // The other services are still running and init keeps going.
+    assert!(sup.service("sshd").unwrap().pid().is_some());
+    assert!(!sys.calls.iter().any(|c| matches!(c, Call::Reboot(_))));
+}
 
 #[test]
 fn a_running_node_says_it_is_alive_every_minute() {
@@ -82,15 +143,13 @@ fn background_daemons_yield_to_sshd_during_start_up() {
 fn missing_binary_reported_at_spawn_gives_up_the_same_way() {
     let mut sys = node();
     sys.exec_errors_at_spawn = true;
-    sys.files.insert(
-        "/etc/diskless/init.toml".into(),
-        "[[service]]\nname = \"ghost\"\ncommand = [\"/usr/bin/ghost\"]\n".into(),
+    init_toml(
+        &mut sys,
+        "[[service]]\nname = \"ghost\"\ncommand = [\"/usr/bin/ghost\"]\n",
     );
     let sup = run(&mut sys, 5);
-    match &sup.service("ghost").unwrap().state {
-        State::GaveUp(why) => assert!(why.contains("/usr/bin/ghost does not exist"), "{why}"),
-        s => panic!("{s:?}"),
-    }
+    let why = gave_up_why(&sup, "ghost");
+    assert!(why.contains("/usr/bin/ghost does not exist"), "{why}");
     assert!(sup.service("sshd").unwrap().pid().is_some());
 }
 
@@ -99,10 +158,9 @@ fn missing_binary_reported_at_spawn_gives_up_the_same_way() {
 #[test]
 fn exec_failure_after_spawn_backs_off_then_gives_up() {
     let mut sys = node();
-    sys.files.insert(
-        "/etc/diskless/init.toml".into(),
-        "[[service]]\nname = \"noexec\"\ncommand = [\"/usr/bin/noexec\"]\nmax_fast_failures = 3\n"
-            .into(),
+    init_toml(
+        &mut sys,
+        "[[service]]\nname = \"noexec\"\ncommand = [\"/usr/bin/noexec\"]\nmax_fast_failures = 3\n",
     );
     sys.files.insert("/usr/bin/noexec".into(), String::new());
     sys.behaviour
@@ -113,10 +171,8 @@ fn exec_failure_after_spawn_backs_off_then_gives_up() {
         .filter(|n| *n == "/usr/bin/noexec")
         .count();
     assert_eq!(tries, 3, "three fast failures, then it gives up");
-    match &sup.service("noexec").unwrap().state {
-        State::GaveUp(why) => assert!(why.contains("Permission denied"), "{why}"),
-        s => panic!("{s:?}"),
-    }
+    let why = gave_up_why(&sup, "noexec");
+    assert!(why.contains("Permission denied"), "{why}");
     assert!(sup.service("sshd").unwrap().pid().is_some());
 }
 
